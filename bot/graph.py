@@ -1,0 +1,232 @@
+"""The one shared LangGraph graph: respond (with relevant facts) <-> remember (memory tools).
+
+Built once by `build_graph` with the model, memory manager and checkpointer injected, and
+shared by every adapter. Who is talking always comes from `config["configurable"]`,
+never from the model, so no message can write into someone else's memory.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import (
+    AIMessage,
+    AnyMessage,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+)
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph import END, START, MessagesState, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+from pydantic import ValidationError
+
+from bot.history import compaction, fit_to_budget
+from bot.memory import MemoryManager, Provenance
+from bot.prompts import MEMORY_TOOLS, delete_memory, save_memory, system_prompt, update_memory
+
+log = logging.getLogger(__name__)
+
+MODEL_FAILED = "model_failed"
+MEMORY_CHANGED = "memory_changed"
+APOLOGY = (
+    "Sorry, I couldn't reach my language model just now, so I can't answer that. "
+    "Please try again in a moment."
+)
+EMPTY_ANSWER = "I'm not sure what to say to that. Could you put it another way?"
+SAVED_ANSWER = "Thanks, I'll remember that."
+
+
+@dataclass(frozen=True, kw_only=True)
+class Limits:
+    """Budgets that keep every model call bounded."""
+
+    history_token_budget: int = 3000
+    memory_token_budget: int = 600
+    max_facts_in_prompt: int = 12
+    max_tool_rounds: int = 3
+    max_stored_messages: int = 200
+
+
+@dataclass(frozen=True, kw_only=True)
+class Speaker:
+    """Who is talking and where, read from the run's config."""
+
+    user_id: str
+    user_name: str
+    thread_id: str
+    platform: str
+    is_direct: bool
+    channel_label: str | None
+
+    @classmethod
+    def from_config(cls, config: RunnableConfig) -> Speaker:
+        configurable = config.get("configurable") or {}
+        user_id = configurable.get("user_id")
+        if not user_id:
+            raise ValueError("config['configurable']['user_id'] is required")
+        return cls(
+            user_id=str(user_id),
+            user_name=str(configurable.get("user_name") or "there"),
+            thread_id=str(configurable.get("thread_id", "")),
+            platform=str(configurable.get("platform", "unknown")),
+            is_direct=bool(configurable.get("is_direct", False)),
+            channel_label=configurable.get("channel_label"),
+        )
+
+    @property
+    def provenance(self) -> Provenance:
+        return Provenance(
+            platform=self.platform,
+            thread_id=self.thread_id,
+            is_direct=self.is_direct,
+            channel_label=self.channel_label,
+        )
+
+
+def message_text(message: BaseMessage) -> str:
+    """The plain text of a message whose content may be a string or a list of parts."""
+    content = message.content
+    if isinstance(content, str):
+        return content
+    parts = [part if isinstance(part, str) else str(part.get("text", "")) for part in content]
+    return "".join(parts)
+
+
+def _tool_rounds_this_turn(messages: list[AnyMessage]) -> int:
+    rounds = 0
+    for message in reversed(messages):
+        if isinstance(message, HumanMessage):
+            break
+        if isinstance(message, AIMessage) and message.tool_calls:
+            rounds += 1
+    return rounds
+
+
+def _last_human_text(messages: list[AnyMessage]) -> str:
+    for message in reversed(messages):
+        if isinstance(message, HumanMessage):
+            return message_text(message)
+    return ""
+
+
+def _describe_failure(exc: BaseException) -> str:
+    """Exception type and HTTP status only: provider messages can echo key fragments."""
+    status = getattr(exc, "status_code", None)
+    return f"{type(exc).__name__}" + (f" (HTTP {status})" if status else "")
+
+
+def build_graph(
+    *,
+    model: BaseChatModel,
+    memory: MemoryManager,
+    checkpointer: BaseCheckpointSaver,
+    limits: Limits | None = None,
+) -> CompiledStateGraph[Any, Any, Any, Any]:
+    """Compile the bot's graph once; every adapter shares the result."""
+    limits = limits or Limits()
+    model_with_tools = model.bind_tools(list(MEMORY_TOOLS))
+
+    async def respond(state: MessagesState, config: RunnableConfig) -> dict[str, list[Any]]:
+        speaker = Speaker.from_config(config)
+        messages = state["messages"]
+        facts = await memory.relevant_facts(
+            speaker.user_id,
+            _last_human_text(messages),
+            limit=limits.max_facts_in_prompt,
+            token_budget=limits.memory_token_budget,
+        )
+        system = SystemMessage(
+            system_prompt(
+                user_name=speaker.user_name,
+                facts=facts,
+                is_direct=speaker.is_direct,
+                channel_label=speaker.channel_label,
+                now=datetime.now(UTC),
+            )
+        )
+        prompt = [system, *fit_to_budget(messages, limits.history_token_budget)]
+        tools_allowed = _tool_rounds_this_turn(messages) < limits.max_tool_rounds
+        try:
+            response = await (model_with_tools if tools_allowed else model).ainvoke(prompt)
+        except Exception as exc:  # noqa: BLE001 - any model failure gets the same kind reply
+            log.error("model call failed for thread %s: %s", speaker.thread_id, _describe_failure(exc))
+            response = AIMessage(content=APOLOGY, additional_kwargs={MODEL_FAILED: True})
+        if not isinstance(response, AIMessage):
+            response = AIMessage(content=message_text(response))
+        has_calls = bool(response.tool_calls or response.invalid_tool_calls)
+        if not has_calls and not message_text(response).strip():
+            saved = _tool_rounds_this_turn(messages) > 0
+            response = AIMessage(content=SAVED_ANSWER if saved else EMPTY_ANSWER, id=response.id)
+        return {"messages": [*compaction(messages, limits.max_stored_messages), response]}
+
+    async def remember(state: MessagesState, config: RunnableConfig) -> dict[str, list[Any]]:
+        speaker = Speaker.from_config(config)
+        last = state["messages"][-1]
+        assert isinstance(last, AIMessage)
+        results: list[ToolMessage] = []
+        for call in last.tool_calls:
+            call_id = call.get("id") or ""
+            try:
+                outcome, changed = await _apply_tool(memory, speaker, call["name"], call["args"])
+            except (ValidationError, ValueError) as exc:
+                outcome, changed = f"Error: invalid arguments ({exc.__class__.__name__}).", False
+            results.append(
+                ToolMessage(
+                    content=outcome,
+                    tool_call_id=call_id,
+                    name=call["name"],
+                    additional_kwargs={MEMORY_CHANGED: changed},
+                )
+            )
+        for bad in last.invalid_tool_calls:
+            results.append(
+                ToolMessage(
+                    content="Error: the arguments were not valid JSON; nothing was saved.",
+                    tool_call_id=bad.get("id") or "",
+                    name=bad.get("name") or "unknown",
+                )
+            )
+        return {"messages": results}
+
+    def route(state: MessagesState) -> Literal["remember", "__end__"]:
+        last = state["messages"][-1]
+        if isinstance(last, AIMessage) and (last.tool_calls or last.invalid_tool_calls):
+            return "remember"
+        return "__end__"
+
+    builder = StateGraph(MessagesState)
+    builder.add_node("respond", respond)
+    builder.add_node("remember", remember)
+    builder.add_edge(START, "respond")
+    builder.add_conditional_edges("respond", route, ["remember", END])
+    # Unlike the seed, a saved fact goes back to the model so the person gets a real answer.
+    builder.add_edge("remember", "respond")
+    return builder.compile(checkpointer=checkpointer, store=memory.store)
+
+
+async def _apply_tool(
+    memory: MemoryManager, speaker: Speaker, name: str, args: dict[str, Any]
+) -> tuple[str, bool]:
+    """Run one memory tool call for the speaker from config (any user id in args is ignored)."""
+    if name == "save_memory":
+        save = save_memory.model_validate(args)
+        fact_id, changed = await memory.save(speaker.user_id, save.fact, save.topic, speaker.provenance)
+        return (f"Saved as [{fact_id}]." if changed else f"Already known as [{fact_id}]."), changed
+    if name == "update_memory":
+        update = update_memory.model_validate(args)
+        if await memory.update(speaker.user_id, update.memory_id, update.fact, speaker.provenance):
+            return f"Updated [{update.memory_id}].", True
+        return f"No fact with id [{update.memory_id}]; nothing changed.", False
+    if name == "delete_memory":
+        delete = delete_memory.model_validate(args)
+        if await memory.delete(speaker.user_id, delete.memory_id):
+            return f"Deleted [{delete.memory_id}].", True
+        return f"No fact with id [{delete.memory_id}]; nothing changed.", False
+    return f"Error: unknown tool {name!r}.", False

@@ -1,0 +1,82 @@
+"""Keep a thread's history valid and bounded: repair tool-call pairs, trim to a budget."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, RemoveMessage, ToolMessage
+from langchain_core.messages.utils import count_tokens_approximately, trim_messages
+
+
+def _call_ids(message: AIMessage) -> list[str]:
+    ids = [call.get("id") for call in message.tool_calls]
+    ids += [call.get("id") for call in message.invalid_tool_calls]
+    return [call_id for call_id in ids if call_id]
+
+
+def repair_tool_pairs(messages: Sequence[BaseMessage]) -> list[BaseMessage]:
+    """Drop tool calls that never got results (a turn killed mid-way) and orphaned results.
+
+    The model API rejects a history where an assistant tool call is not followed by its
+    results, so one crash mid-turn would otherwise poison the thread for good.
+    """
+    answered = {message.tool_call_id for message in messages if isinstance(message, ToolMessage)}
+    repaired: list[BaseMessage] = []
+    open_calls: set[str] = set()
+    for message in messages:
+        if isinstance(message, AIMessage) and (message.tool_calls or message.invalid_tool_calls):
+            ids = _call_ids(message)
+            if ids and all(call_id in answered for call_id in ids):
+                repaired.append(message)
+                open_calls = set(ids)
+            elif isinstance(message.content, str) and message.content.strip():
+                repaired.append(AIMessage(content=message.content, id=message.id))
+                open_calls = set()
+            else:
+                open_calls = set()
+            continue
+        if isinstance(message, ToolMessage):
+            if message.tool_call_id in open_calls:
+                repaired.append(message)
+            continue
+        open_calls = set()
+        repaired.append(message)
+    return repaired
+
+
+def fit_to_budget(messages: Sequence[BaseMessage], max_tokens: int) -> list[BaseMessage]:
+    """The newest messages that fit in `max_tokens`, starting on a human message.
+
+    Starting on a human message keeps tool calls and their results together. The current
+    turn (from the last human message on) is always kept, even if it alone is over budget.
+    """
+    repaired = repair_tool_pairs(messages)
+    trimmed = trim_messages(
+        repaired,
+        max_tokens=max_tokens,
+        token_counter=count_tokens_approximately,
+        strategy="last",
+        start_on="human",
+        allow_partial=False,
+    )
+    if trimmed:
+        return list(trimmed)
+    for index in range(len(repaired) - 1, -1, -1):
+        if isinstance(repaired[index], HumanMessage):
+            return repaired[index:]
+    return repaired[-1:]
+
+
+def compaction(messages: Sequence[BaseMessage], max_stored: int) -> list[RemoveMessage]:
+    """Removals that keep the stored thread at most `max_stored` messages long.
+
+    Only whole exchanges are dropped (the cut lands on a human message), so what stays is
+    always a valid history; the prompt budget already hides anything older.
+    """
+    if len(messages) <= max_stored:
+        return []
+    earliest = len(messages) - max_stored
+    for cut in range(earliest, len(messages)):
+        if isinstance(messages[cut], HumanMessage):
+            return [RemoveMessage(id=message.id) for message in messages[:cut] if message.id]
+    return []

@@ -1,0 +1,61 @@
+"""Wire the core once: storage, model, memory, graph and service, shared by every adapter."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from langchain_core.embeddings import Embeddings
+from langchain_core.language_models import BaseChatModel
+
+from bot.graph import Limits, build_graph
+from bot.memory import MemoryManager
+from bot.model import build_chat_model, build_embeddings
+from bot.service import ChatService
+from bot.storage import Storage, open_storage
+from config.settings import Settings
+
+
+@dataclass(frozen=True, kw_only=True)
+class Runtime:
+    settings: Settings
+    storage: Storage
+    service: ChatService
+
+    @property
+    def memories(self) -> MemoryManager:
+        return self.service.memories
+
+
+def limits_from(settings: Settings) -> Limits:
+    return Limits(
+        history_token_budget=settings.history_token_budget,
+        memory_token_budget=settings.memory_token_budget,
+        max_facts_in_prompt=settings.max_facts_in_prompt,
+    )
+
+
+@asynccontextmanager
+async def open_runtime(
+    settings: Settings,
+    *,
+    model: BaseChatModel | None = None,
+    embeddings: Embeddings | None = None,
+) -> AsyncIterator[Runtime]:
+    """Open storage and compile the one graph; close everything on exit.
+
+    `model` and `embeddings` default to the ones the settings describe; pass others in
+    to run the same core against something else.
+    """
+    model = model or build_chat_model(settings)
+    embeddings = embeddings or build_embeddings(settings)
+    async with open_storage(settings.database) as storage:
+        memories = MemoryManager(
+            storage.store, storage.checkpointer, embeddings=embeddings, after_erase=storage.purge
+        )
+        graph = build_graph(
+            model=model, memory=memories, checkpointer=storage.checkpointer, limits=limits_from(settings)
+        )
+        service = ChatService(graph, memories, storage.checkpointer, max_input_chars=settings.max_input_chars)
+        yield Runtime(settings=settings, storage=storage, service=service)

@@ -1,0 +1,185 @@
+"""The platform-neutral entry point: one call runs one turn and returns the reply.
+
+Adapters never touch LangGraph: they build an `IncomingMessage`, call `handle`, and post
+the `Reply`. Turns in one thread run in arrival order; different threads run concurrently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import unicodedata
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+from langgraph.checkpoint.base import BaseCheckpointSaver
+
+from bot.graph import MEMORY_CHANGED, MODEL_FAILED, message_text
+from bot.memory import MemoryManager
+from bot.messages import IncomingMessage, PriorMessage, Reply
+
+log = logging.getLogger(__name__)
+
+EMPTY_TEXT_REPLY = "I only read text, and that message didn't have any. Write to me in words and I'll answer."
+CLOSING_REPLY = "I'm restarting right now, so I couldn't read that. Please send it again in a minute."
+BROKEN_TURN_REPLY = "Sorry, something went wrong on my side while answering. Please try again."
+TRUNCATION_NOTE = (
+    "\n\n[Note: this message was {length:,} characters long; only the first {kept:,} were read.]"
+)
+MAX_PRIOR_MESSAGES = 30
+
+
+def clean_text(text: str) -> str:
+    """Text safe to store and send: valid UTF-8, no control characters except newlines/tabs."""
+    text = text.encode("utf-8", errors="replace").decode("utf-8")
+    return "".join(
+        char for char in text if char in "\n\t" or unicodedata.category(char) not in {"Cc", "Cs", "Co"}
+    ).strip()
+
+
+class _ThreadLocks:
+    """One lock per thread, created on demand and dropped when nobody waits on it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def hold(self, thread_id: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(thread_id, (asyncio.Lock(), 0))
+        self._locks[thread_id] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[thread_id]
+            if users <= 1:
+                del self._locks[thread_id]
+            else:
+                self._locks[thread_id] = (lock, users - 1)
+
+    def __len__(self) -> int:
+        return len(self._locks)
+
+
+class ChatService:
+    """Runs turns through the shared graph and exposes the memory API to adapters."""
+
+    def __init__(
+        self,
+        graph: Any,
+        memories: MemoryManager,
+        checkpointer: BaseCheckpointSaver,
+        *,
+        max_input_chars: int = 8000,
+    ) -> None:
+        self._graph = graph
+        self.memories = memories
+        self._checkpointer = checkpointer
+        self._max_input_chars = max_input_chars
+        self._locks = _ThreadLocks()
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._accepting = True
+
+    async def has_thread(self, thread_id: str) -> bool:
+        """Whether the bot already has a conversation in `thread_id` (durable)."""
+        checkpoint = await self._checkpointer.aget_tuple({"configurable": {"thread_id": thread_id}})
+        return checkpoint is not None
+
+    async def handle(self, message: IncomingMessage, *, prior: Sequence[PriorMessage] = ()) -> Reply:
+        """Run one turn for `message` and return what to post back. Never raises for bad input."""
+        if not self._accepting:
+            return Reply(text=CLOSING_REPLY, failed=True)
+        text = clean_text(message.text)
+        if not text:
+            return Reply(text=EMPTY_TEXT_REPLY)
+        if len(text) > self._max_input_chars:
+            text = text[: self._max_input_chars] + TRUNCATION_NOTE.format(
+                length=len(text), kept=self._max_input_chars
+            )
+        self._in_flight += 1
+        self._idle.clear()
+        started = time.perf_counter()
+        try:
+            async with self._locks.hold(message.thread_id):
+                return await self._run_turn(message, text, prior)
+        except Exception:
+            log.exception("turn failed in thread %s", message.thread_id)
+            return Reply(text=BROKEN_TURN_REPLY, failed=True)
+        finally:
+            self._in_flight -= 1
+            if self._in_flight == 0:
+                self._idle.set()
+            log.debug("turn in %s took %.1f ms", message.thread_id, (time.perf_counter() - started) * 1000)
+
+    async def _run_turn(self, message: IncomingMessage, text: str, prior: Sequence[PriorMessage]) -> Reply:
+        if message.is_direct:
+            await self.memories.note_direct_thread(message.user_id, message.thread_id)
+        inputs: list[HumanMessage] = []
+        if prior:
+            inputs.append(HumanMessage(content=_format_prior(prior), id=str(uuid.uuid4())))
+        turn_id = str(uuid.uuid4())
+        content = text if message.is_direct else f"[{_speaker_label(message.user_name)}] {text}"
+        inputs.append(
+            HumanMessage(content=content, id=turn_id, additional_kwargs={"user_id": message.user_id})
+        )
+        config = {
+            "configurable": {
+                "thread_id": message.thread_id,
+                "user_id": message.user_id,
+                "user_name": message.user_name,
+                "platform": message.platform,
+                "is_direct": message.is_direct,
+                "channel_label": message.channel_label,
+            }
+        }
+        result = await self._graph.ainvoke({"messages": inputs}, config)
+        messages = result["messages"]
+        start = next((i for i, m in enumerate(messages) if m.id == turn_id), 0)
+        this_turn = messages[start + 1 :]
+        final = this_turn[-1] if this_turn else None
+        if not isinstance(final, AIMessage):
+            return Reply(text=BROKEN_TURN_REPLY, failed=True)
+        changed = any(
+            isinstance(m, ToolMessage) and m.additional_kwargs.get(MEMORY_CHANGED) for m in this_turn
+        )
+        return Reply(
+            text=message_text(final),
+            memories_changed=changed,
+            failed=bool(final.additional_kwargs.get(MODEL_FAILED)),
+        )
+
+    def stop_accepting(self) -> None:
+        """New turns get a polite 'restarting' reply from now on; running turns finish."""
+        self._accepting = False
+
+    async def drain(self, timeout: float) -> bool:
+        """Wait up to `timeout` seconds for in-flight turns; True if all finished."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+            return True
+        except TimeoutError:
+            log.warning("%d turn(s) still running at shutdown", self._in_flight)
+            return False
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+
+def _speaker_label(name: str) -> str:
+    return " ".join(name.replace("[", "(").replace("]", ")").split())[:80] or "someone"
+
+
+def _format_prior(prior: Sequence[PriorMessage]) -> str:
+    recent = list(prior)[-MAX_PRIOR_MESSAGES:]
+    lines = [
+        f"[{'you (the bot)' if item.from_bot else _speaker_label(item.user_name)}] {clean_text(item.text)[:2000]}"
+        for item in recent
+    ]
+    return "Earlier in this thread, before I was mentioned:\n" + "\n".join(lines)

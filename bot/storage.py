@@ -1,0 +1,134 @@
+"""Durable state: a checkpointer (per-thread history) and a store (per-user facts).
+
+SQLite (one file, WAL) by default; Postgres when `DATABASE_URL` says so, so several bot
+processes can share state. `purge` makes erasure real on disk after a `/forget`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiosqlite
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+from langgraph.store.base import BaseStore
+from langgraph.store.sqlite.aio import AsyncSqliteStore
+
+from config.settings import ConfigError, DatabaseTarget
+
+log = logging.getLogger(__name__)
+
+SQLITE_BUSY_TIMEOUT_MS = 15_000
+
+
+@dataclass(frozen=True, kw_only=True)
+class Storage:
+    checkpointer: BaseCheckpointSaver
+    store: BaseStore
+    purge: Callable[[], Awaitable[None]]
+    kind: str
+
+
+async def _sqlite_connection(path: Path, *, autocommit: bool) -> aiosqlite.Connection:
+    conn = await aiosqlite.connect(path, isolation_level=None if autocommit else "")
+    # WAL lets readers and the writer overlap; secure_delete zeroes erased content on
+    # disk; the busy timeout makes a turn wait for another writer instead of failing.
+    await conn.execute("PRAGMA journal_mode=WAL")
+    await conn.execute("PRAGMA synchronous=NORMAL")
+    await conn.execute("PRAGMA secure_delete=ON")
+    await conn.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    return conn
+
+
+@asynccontextmanager
+async def _open_sqlite(path: Path) -> AsyncIterator[Storage]:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"DATABASE_URL: cannot create the folder for {path} ({exc.strerror})") from None
+    async with AsyncExitStack() as stack:
+        try:
+            saver_conn = await _sqlite_connection(path, autocommit=False)
+            stack.push_async_callback(saver_conn.close)
+            store_conn = await _sqlite_connection(path, autocommit=True)
+            stack.push_async_callback(store_conn.close)
+        except Exception as exc:  # noqa: BLE001 - reported as a configuration problem
+            raise ConfigError(f"DATABASE_URL: cannot open the SQLite file {path} ({exc})") from None
+        checkpointer = AsyncSqliteSaver(saver_conn)
+        store = AsyncSqliteStore(store_conn)
+        await checkpointer.setup()
+        await store.setup()
+
+        async def purge() -> None:
+            # Copy the WAL back into the (secure-deleted) main file and truncate it, so
+            # erased text no longer exists in either file.
+            for _ in range(50):
+                async with store.lock, store_conn.execute("PRAGMA wal_checkpoint(TRUNCATE)") as cursor:
+                    row = await cursor.fetchone()
+                if row is None or row[0] == 0:
+                    return
+                await asyncio.sleep(0.1)
+            log.warning("could not fully checkpoint the SQLite WAL after an erase; will retry on next erase")
+
+        yield Storage(checkpointer=checkpointer, store=store, purge=purge, kind="sqlite")
+
+
+@asynccontextmanager
+async def _open_postgres(dsn: str) -> AsyncIterator[Storage]:
+    try:
+        from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+        from langgraph.store.postgres.aio import AsyncPostgresStore
+        from psycopg.rows import dict_row
+        from psycopg_pool import AsyncConnectionPool
+    except ImportError:
+        raise ConfigError(
+            "DATABASE_URL is postgresql:// but the Postgres extra is not installed: pip install '.[postgres]'"
+        ) from None
+    pool: AsyncConnectionPool = AsyncConnectionPool(
+        dsn,
+        min_size=1,
+        max_size=10,
+        open=False,
+        kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
+        check=AsyncConnectionPool.check_connection,
+    )
+    try:
+        await pool.open(wait=True, timeout=10)
+    except Exception:  # noqa: BLE001 - never echo the DSN: it may hold a password
+        await pool.close()
+        raise ConfigError("DATABASE_URL: cannot connect to the Postgres server it names") from None
+    try:
+        checkpointer = AsyncPostgresSaver(pool)  # type: ignore[arg-type]
+        store = AsyncPostgresStore(pool)  # type: ignore[arg-type]
+        await checkpointer.setup()
+        await store.setup()
+
+        async def purge() -> None:
+            # Deleted rows stay in the heap until vacuumed; reclaim them now.
+            try:
+                async with pool.connection() as conn:
+                    await conn.execute("VACUUM store")
+            except Exception:  # noqa: BLE001 - autovacuum will still get there
+                log.warning("VACUUM after an erase failed; autovacuum will reclaim the rows later")
+
+        yield Storage(checkpointer=checkpointer, store=store, purge=purge, kind="postgres")
+    finally:
+        await pool.close()
+
+
+@asynccontextmanager
+async def open_storage(target: DatabaseTarget) -> AsyncIterator[Storage]:
+    """Open (and create on first run) the checkpointer and store for `target`."""
+    if target.kind == "postgres":
+        assert target.postgres_dsn is not None
+        async with _open_postgres(target.postgres_dsn) as storage:
+            yield storage
+    else:
+        assert target.sqlite_path is not None
+        async with _open_sqlite(target.sqlite_path) as storage:
+            yield storage

@@ -1,0 +1,187 @@
+"""One typed settings object, read from the environment and an optional `.env`.
+
+The environment variable names are the public contract (see README and `.env.example`).
+Secrets are `SecretStr`, so they never show up in reprs, logs or error messages.
+"""
+
+from __future__ import annotations
+
+import getpass
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite:///data/bot.db"
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message names the setting, never its value."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class DatabaseTarget:
+    """Where durable state lives, parsed from `DATABASE_URL`."""
+
+    kind: Literal["sqlite", "postgres"]
+    sqlite_path: Path | None = None
+    postgres_dsn: str | None = None
+
+
+def parse_database_url(url: str) -> DatabaseTarget:
+    """Parse `sqlite:///relative.db`, `sqlite:////absolute.db` or `postgresql://...`."""
+    if url.startswith("sqlite:///"):
+        raw_path = url[len("sqlite:///") :]
+        if not raw_path or raw_path.endswith("/"):
+            raise ConfigError("DATABASE_URL: the sqlite URL has no file name (e.g. sqlite:///data/bot.db)")
+        return DatabaseTarget(kind="sqlite", sqlite_path=Path(raw_path))
+    if url.startswith(("postgresql://", "postgres://")):
+        parts = urlsplit(url)
+        if not parts.hostname and "host=" not in (parts.query or ""):
+            raise ConfigError("DATABASE_URL: the postgresql URL has no host")
+        return DatabaseTarget(kind="postgres", postgres_dsn=url)
+    raise ConfigError(
+        "DATABASE_URL must start with sqlite:/// (file) or postgresql:// (server); e.g. sqlite:///data/bot.db"
+    )
+
+
+class Settings(BaseSettings):
+    """Everything the bot reads from its environment."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+        hide_input_in_errors=True,
+    )
+
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None
+    bot_model: str = "gpt-4o-mini"
+    bot_embedding_model: str | None = None
+    model_timeout_seconds: float = Field(default=60.0, gt=0)
+    model_max_retries: int = Field(default=2, ge=0)
+
+    database_url: str = DEFAULT_DATABASE_URL
+
+    slack_bot_token: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_api_url: str | None = None
+    port: int = Field(default=3000, ge=1, le=65535)
+
+    discord_token: SecretStr | None = None
+    discord_api_url: str | None = None
+    discord_gateway_url: str | None = None
+    discord_guild_id: int | None = None
+
+    log_level: str = "INFO"
+
+    # Budgets that keep every prompt bounded, however long people talk.
+    history_token_budget: int = Field(default=3000, ge=200)
+    memory_token_budget: int = Field(default=600, ge=50)
+    max_facts_in_prompt: int = Field(default=12, ge=1)
+    max_input_chars: int = Field(default=8000, ge=100)
+    shutdown_grace_seconds: float = Field(default=20.0, ge=0)
+
+    @field_validator(
+        "openai_base_url",
+        "bot_embedding_model",
+        "slack_api_url",
+        "discord_api_url",
+        "discord_gateway_url",
+        mode="before",
+    )
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator(
+        "openai_api_key",
+        "slack_bot_token",
+        "slack_app_token",
+        "slack_signing_secret",
+        "discord_token",
+        mode="before",
+    )
+    @classmethod
+    def _blank_secret_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("discord_guild_id", mode="before")
+    @classmethod
+    def _blank_guild_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return level
+
+    @property
+    def database(self) -> DatabaseTarget:
+        return parse_database_url(self.database_url)
+
+    @property
+    def slack_configured(self) -> bool:
+        return self.slack_bot_token is not None and (
+            self.slack_app_token is not None or self.slack_signing_secret is not None
+        )
+
+    @property
+    def discord_configured(self) -> bool:
+        return self.discord_token is not None
+
+    def model_endpoint_problem(self) -> str | None:
+        """Why no model can be reached with these settings, or None when one can."""
+        if self.openai_api_key is None and self.openai_base_url is None:
+            return (
+                "OPENAI_API_KEY is not set: set it, or set OPENAI_BASE_URL to a local "
+                "OpenAI-compatible server (e.g. http://localhost:11434/v1 for Ollama)"
+            )
+        return None
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment, turning validation errors into one clear line."""
+    try:
+        settings = Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = ".".join(str(part) for part in error["loc"]).upper()
+            problems.append(f"{name}: {error['msg']}")
+        raise ConfigError("invalid configuration: " + "; ".join(problems)) from None
+    settings.database  # noqa: B018 - validates DATABASE_URL early, naming the setting
+    return settings
+
+
+def default_console_user() -> str:
+    """The OS user name, used as the console person's name when none is given."""
+    try:
+        return getpass.getuser() or "you"
+    except Exception:  # noqa: BLE001 - no passwd entry in some containers
+        return "you"
+
+
+def secret_values(settings: Settings) -> list[str]:
+    """Every secret's plain value, for log redaction."""
+    secrets = [
+        settings.openai_api_key,
+        settings.slack_bot_token,
+        settings.slack_app_token,
+        settings.slack_signing_secret,
+        settings.discord_token,
+    ]
+    values = [secret.get_secret_value() for secret in secrets if secret is not None]
+    target = urlsplit(settings.database_url)
+    if target.password:
+        values.append(target.password)
+    return values
