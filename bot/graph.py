@@ -160,6 +160,9 @@ def build_graph(
             response = AIMessage(content=APOLOGY, additional_kwargs={MODEL_FAILED: True})
         if not isinstance(response, AIMessage):
             response = AIMessage(content=message_text(response))
+        if not tools_allowed and (response.tool_calls or response.invalid_tool_calls):
+            # Out of tool rounds: whatever the model asked for, this turn ends with words.
+            response = AIMessage(content=message_text(response), id=response.id)
         has_calls = bool(response.tool_calls or response.invalid_tool_calls)
         if not has_calls and not message_text(response).strip():
             saved = _tool_rounds_this_turn(messages) > 0

@@ -35,7 +35,7 @@ MAX_PRIOR_MESSAGES = 30
 
 def clean_text(text: str) -> str:
     """Text safe to store and send: valid UTF-8, no control characters except newlines/tabs."""
-    text = text.encode("utf-8", errors="replace").decode("utf-8")
+    # Lone surrogates (broken UTF-16 from a client) cannot be stored or sent: drop them.
     return "".join(
         char for char in text if char in "\n\t" or unicodedata.category(char) not in {"Cc", "Cs", "Co"}
     ).strip()

@@ -96,7 +96,11 @@ _LEAD = r"^(?:(?:and|also|actually|btw|oh|well|so|now|but|please|hey|hi|hello)\s
 # (statement, fact template, topic); the template sees the groups ``x`` (original casing) and ``prep``.
 _STATEMENTS = [
     (r"remember (?:that )?(?P<x>.+)", "{x}", "Notes"),
-    (r"i (?:(?:also|really|still|just|now) )*(?:like|love|prefer|enjoy) (?P<x>.+)", "User likes {x}", "Preferences"),
+    (
+        r"i (?:(?:also|really|still|just|now) )*(?:like|love|prefer|enjoy) (?P<x>.+)",
+        "User likes {x}",
+        "Preferences",
+    ),
     (
         r"i (?:(?:also|really|still|just|now) )*(?:live in|moved to|relocated to) (?P<x>.+)",
         "User lives in {x}",
@@ -235,6 +239,8 @@ class FakeOpenAI:
         self._ids = itertools.count(1)
         self._port = port
         self._runner: web.AppRunner | None = None
+        self.in_flight = 0
+        self.max_in_flight = 0
 
     # -- lifecycle
 
@@ -288,6 +294,7 @@ class FakeOpenAI:
         self.embedding_requests.clear()
         self.auth_headers.clear()
         self._script.clear()
+        self.max_in_flight = self.in_flight
 
     def last_request(self) -> dict[str, Any]:
         """The most recent chat request body."""
@@ -345,6 +352,15 @@ class FakeOpenAI:
         return web.json_response({"object": "list", "data": data, "model": model, "usage": usage})
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
+        # Concurrency is counted so tests can prove turns overlap without timing anything.
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            return await self._answer_chat(request)
+        finally:
+            self.in_flight -= 1
+
+    async def _answer_chat(self, request: web.Request) -> web.StreamResponse:
         body = await self._read(request)
         if isinstance(body, web.Response):
             return body
