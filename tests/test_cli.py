@@ -1,0 +1,144 @@
+"""`python -m bot` as a user runs it: a real subprocess, real settings, the fake model server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+
+from tests.fakes.openai_server import Fail, FakeOpenAI
+
+SECRET_KEY = "sk-live-DO-NOT-LEAK-0123456789abcdef"
+
+
+def bot_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """A clean environment: only what the bot needs plus `extra`."""
+    env = {key: value for key, value in os.environ.items() if key in {"PATH", "HOME", "LANG", "SYSTEMROOT"}}
+    env.update({"DATABASE_URL": f"sqlite:///{tmp_path}/cli.db", "PYTHONUNBUFFERED": "1"})
+    env.update(extra)
+    return env
+
+
+async def run_bot(
+    *args: str, env: dict[str, str], stdin: str = "", cwd: Path, timeout: float = 60
+) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        *args,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+        cwd=cwd,
+    )
+    out, err = await asyncio.wait_for(process.communicate(stdin.encode()), timeout)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+async def test_nothing_configured_exits_non_zero_with_what_to_set(tmp_path: Path) -> None:
+    code, _, err = await run_bot(env=bot_env(tmp_path), cwd=tmp_path)
+
+    assert code == 2
+    for name in (
+        "SLACK_BOT_TOKEN",
+        "SLACK_APP_TOKEN",
+        "SLACK_SIGNING_SECRET",
+        "DISCORD_TOKEN",
+        "python -m bot chat",
+    ):
+        assert name in err
+    assert "Traceback" not in err
+
+
+async def test_chat_remembers_a_fact_across_two_threads(tmp_path: Path, fake_model: FakeOpenAI) -> None:
+    env = bot_env(tmp_path, OPENAI_API_KEY="sk-test", OPENAI_BASE_URL=fake_model.base_url)
+
+    code, out, _ = await run_bot(
+        "chat", "--user", "ana", "--thread", "one", env=env, cwd=tmp_path, stdin="I like pepperoni pizza\n"
+    )
+    assert code == 0
+    assert "bot> Thanks for telling me!" in out
+
+    code, out, _ = await run_bot(
+        "chat", "--user", "ana", "--thread", "two", env=env, cwd=tmp_path, stdin="what should I eat?\n"
+    )
+    assert code == 0
+    assert "I know: User likes pepperoni pizza" in out
+    # The second thread starts fresh: only its own message reaches the model.
+    assert [m["content"] for m in fake_model.last_request()["messages"][1:]] == ["what should I eat?"]
+
+
+async def test_memories_admin_list_export_forget(tmp_path: Path, fake_model: FakeOpenAI) -> None:
+    env = bot_env(tmp_path, OPENAI_API_KEY="sk-test", OPENAI_BASE_URL=fake_model.base_url)
+    await run_bot("chat", "--user", "ana", env=env, cwd=tmp_path, stdin="I like tea\nI live in Porto\n")
+
+    code, out, _ = await run_bot("memories", "export", "console:ana", env=env, cwd=tmp_path)
+    assert code == 0
+    exported = json.loads(out)
+    assert sorted(f["fact"] for f in exported["facts"]) == ["User likes tea", "User lives in Porto"]
+
+    code, out, _ = await run_bot("memories", "list", "console:ana", env=env, cwd=tmp_path)
+    assert "User likes tea (learned in the console chat" in out
+
+    code, _, _ = await run_bot("memories", "forget", "console:ana", env=env, cwd=tmp_path, stdin="n\n")
+    assert code == 1
+    code, out, _ = await run_bot(
+        "memories", "forget", "console:ana", "--phrase", "tea", "--yes", env=env, cwd=tmp_path
+    )
+    assert code == 0
+    assert "forgot 1 fact(s)" in out
+    code, out, _ = await run_bot("memories", "export", "console:ana", env=env, cwd=tmp_path)
+    assert [f["fact"] for f in json.loads(out)["facts"]] == ["User lives in Porto"]
+
+
+async def test_missing_model_key_is_one_clear_line(tmp_path: Path) -> None:
+    code, _, err = await run_bot("chat", env=bot_env(tmp_path), cwd=tmp_path)
+    assert code == 2
+    assert err.strip().splitlines() == [err.strip()]
+    assert "OPENAI_API_KEY" in err and "OPENAI_BASE_URL" in err
+
+
+async def test_malformed_database_url_names_the_setting(tmp_path: Path) -> None:
+    env = bot_env(tmp_path, OPENAI_API_KEY="sk-test", DATABASE_URL="mysql://nope")
+    code, _, err = await run_bot("chat", env=env, cwd=tmp_path)
+    assert code == 2
+    assert "DATABASE_URL" in err
+    assert "Traceback" not in err
+
+
+async def test_unreachable_postgres_names_the_setting_and_hides_the_password(tmp_path: Path) -> None:
+    env = bot_env(
+        tmp_path, OPENAI_API_KEY="sk-test", DATABASE_URL="postgresql://bot:hunter2secret@127.0.0.1:9/bot"
+    )
+    code, _, err = await run_bot("chat", env=env, cwd=tmp_path)
+    assert code == 2
+    assert "DATABASE_URL" in err
+    assert "hunter2secret" not in err
+    assert "Traceback" not in err
+
+
+async def test_secrets_never_reach_logs_or_replies(tmp_path: Path, fake_model: FakeOpenAI) -> None:
+    fake_model.script(Fail(401, message=f"Incorrect API key provided: {SECRET_KEY}"))
+    env = bot_env(
+        tmp_path,
+        OPENAI_API_KEY=SECRET_KEY,
+        OPENAI_BASE_URL=fake_model.base_url,
+        LOG_LEVEL="DEBUG",
+        SLACK_SIGNING_SECRET="slack-signing-secret-value-42",
+    )
+    code, out, err = await run_bot(
+        "chat", "--user", "ana", env=env, cwd=tmp_path, stdin="hello\nhello again\n"
+    )
+
+    assert code == 0
+    assert "Sorry, I couldn't reach my language model" in out
+    assert fake_model.auth_headers[-1] == f"Bearer {SECRET_KEY}"  # it was really used
+    for secret in (SECRET_KEY, "slack-signing-secret-value-42"):
+        assert secret not in out
+        assert secret not in err
+    assert "model call failed" in err
