@@ -1,0 +1,31 @@
+"""The core stays platform-neutral; adapters stay free of LangGraph."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def imported_modules(folder: str) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for path in (ROOT / folder).rglob("*.py"):
+        names: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names.add(node.module.split(".")[0])
+        found[str(path.relative_to(ROOT))] = names
+    return found
+
+
+def test_the_core_never_imports_a_platform_library() -> None:
+    for path, names in imported_modules("bot").items():
+        assert not names & {"slack_bolt", "slack_sdk", "discord"}, path
+
+
+def test_adapters_never_import_langgraph() -> None:
+    for path, names in imported_modules("adapters").items():
+        assert not names & {"langgraph", "langchain_core", "langchain_openai"}, path

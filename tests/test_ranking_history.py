@@ -1,0 +1,76 @@
+"""Pure helpers of the core: fact ranking and history repair/trimming."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from langchain_core.messages import AIMessage, HumanMessage, RemoveMessage, ToolMessage
+
+from bot.history import compaction, fit_to_budget, repair_tool_pairs
+from bot.ranking import Candidate, rank, tokens
+
+NOW = datetime(2026, 1, 1)
+
+
+def fact(key: str, text: str, age_days: int = 0) -> Candidate:
+    return Candidate(key=key, text=text, updated_at=NOW - timedelta(days=age_days))
+
+
+def test_tokens_drop_stopwords_and_fold_plurals() -> None:
+    assert tokens("User likes the Pizzas!") == {"pizza"}
+
+
+def test_relevant_old_fact_beats_recent_irrelevant_ones() -> None:
+    facts = [fact("old", "User is allergic to peanuts", age_days=400)]
+    facts += [fact(f"new{i}", f"User visited city number {i}", age_days=i) for i in range(50)]
+    chosen = rank("can I eat peanuts?", facts, limit=5, token_budget=1000)
+    assert chosen[0].key == "old"
+    assert [c.key for c in chosen[1:]] == ["new0", "new1", "new2", "new3"]
+
+
+def test_budget_and_limit_bound_the_selection() -> None:
+    facts = [fact(str(i), "word " * 40, age_days=i) for i in range(100)]
+    chosen = rank("anything", facts, limit=50, token_budget=200)
+    assert 0 < len(chosen) < 50
+    assert sum(len(c.text) // 4 + 7 for c in chosen) <= 200 + 7 * len(chosen)
+
+
+def test_embeddings_rank_by_similarity() -> None:
+    facts = [
+        Candidate(key="a", text="alpha", updated_at=NOW, embedding=[1.0, 0.0]),
+        Candidate(key="b", text="beta", updated_at=NOW - timedelta(days=9), embedding=[0.0, 1.0]),
+    ]
+    chosen = rank("zzz", facts, limit=1, token_budget=100, query_embedding=[0.1, 0.9])
+    assert [c.key for c in chosen] == ["b"]
+
+
+def test_repair_drops_unanswered_tool_calls_and_orphans() -> None:
+    messages = [
+        HumanMessage("hi", id="1"),
+        AIMessage("", tool_calls=[{"id": "a", "name": "save_memory", "args": {}}], id="2"),
+        HumanMessage("again", id="3"),
+        ToolMessage("orphan", tool_call_id="zzz", id="4"),
+        AIMessage("", tool_calls=[{"id": "b", "name": "save_memory", "args": {}}], id="5"),
+        ToolMessage("ok", tool_call_id="b", id="6"),
+        AIMessage("done", id="7"),
+    ]
+    assert [m.id for m in repair_tool_pairs(messages)] == ["1", "3", "5", "6", "7"]
+
+
+def test_trimming_keeps_the_current_turn_even_over_budget() -> None:
+    messages = [
+        HumanMessage("old " * 500, id="1"),
+        AIMessage("ok", id="2"),
+        HumanMessage("new " * 500, id="3"),
+    ]
+    assert [m.id for m in fit_to_budget(messages, 100)] == ["3"]
+
+
+def test_compaction_cuts_on_a_human_message() -> None:
+    messages = []
+    for i in range(10):
+        messages += [HumanMessage(f"q{i}", id=f"h{i}"), AIMessage(f"a{i}", id=f"a{i}")]
+    removals = compaction(messages, max_stored=5)
+    assert all(isinstance(r, RemoveMessage) for r in removals)
+    assert [r.id for r in removals][-1] == "a7"  # keeps h8 onwards
+    assert compaction(messages, max_stored=50) == []
