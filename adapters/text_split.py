@@ -30,7 +30,7 @@ def split_message(text: str, limit: int) -> list[str]:
     while rest:
         rest = reopen + rest
         if len(rest) <= limit:
-            chunks.append(rest)
+            chunks.append(rest.rstrip())
             break
         budget = limit - len(FENCE) - 1  # room to close an open fence
         cut = _cut_point(rest, budget)
