@@ -33,9 +33,7 @@ def build_adapters(settings: Settings, runtime: Runtime, *, slack_http: bool = F
     if settings.slack_configured:
         from adapters.slack_adapter import SlackAdapter
 
-        if slack_http:
-            settings = settings.model_copy(update={"slack_app_token": None})
-        adapters.append(SlackAdapter(runtime.service, settings))
+        adapters.append(SlackAdapter(runtime.service, settings, http_mode=True if slack_http else None))
     if settings.discord_configured:
         from adapters.discord_adapter import DiscordAdapter
 

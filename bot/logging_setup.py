@@ -45,3 +45,6 @@ def configure_logging(level: str, secrets: Iterable[str]) -> None:
     # Client libraries log request details at DEBUG; keep them quiet unless asked.
     for noisy in ("httpx", "httpcore", "openai", "aiosqlite", "websockets", "discord.gateway"):
         logging.getLogger(noisy).setLevel(max(logging.getLevelName(level), logging.INFO))
+    # Bolt logs the whole body of a request whose signature fails: people's messages.
+    for verifier in ("slack_bolt.RequestVerification", "slack_bolt.AsyncRequestVerification"):
+        logging.getLogger(verifier).setLevel(logging.WARNING)
