@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
+from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.openai_server import Fail, FakeOpenAI
+from tests.fakes.slack_server import FakeSlack
 
 SECRET_KEY = "sk-live-DO-NOT-LEAK-0123456789abcdef"
 
@@ -142,3 +145,82 @@ async def test_secrets_never_reach_logs_or_replies(tmp_path: Path, fake_model: F
         assert secret not in out
         assert secret not in err
     assert "model call failed" in err
+
+
+async def _wait_for_line(stream: asyncio.StreamReader, needle: str, seen: list[str]) -> None:
+    while True:
+        line = (await stream.readline()).decode()
+        if not line:
+            raise AssertionError(f"process ended before printing {needle!r}:\n{''.join(seen)}")
+        seen.append(line)
+        if needle in line:
+            return
+
+
+async def test_slack_credentials_start_slack_only_and_sigterm_exits_cleanly(
+    tmp_path: Path, fake_model: FakeOpenAI
+) -> None:
+    async with FakeSlack() as slack:
+        slack.add_user("U1", "Ana")
+        env = bot_env(
+            tmp_path,
+            OPENAI_API_KEY="sk-test",
+            OPENAI_BASE_URL=fake_model.base_url,
+            SLACK_BOT_TOKEN=slack.bot_token,
+            SLACK_APP_TOKEN=slack.app_token,
+            SLACK_API_URL=slack.api_url,
+        )
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", env=env, cwd=tmp_path, stderr=asyncio.subprocess.PIPE
+        )
+        assert process.stderr is not None
+        seen: list[str] = []
+        try:
+            await asyncio.wait_for(_wait_for_line(process.stderr, "bot ready:", seen), 60)
+            assert seen[-1].rstrip().endswith("bot ready: slack")
+
+            await slack.send_message("D1", "I like pepperoni pizza", user="U1")
+            [reply] = await slack.wait_for_messages(channel="D1", count=1, timeout=30)
+            assert "remember" in reply.text
+        finally:
+            process.send_signal(signal.SIGTERM)
+            rest = await asyncio.wait_for(process.stderr.read(), 60)
+            code = await process.wait()
+        log = "".join(seen) + rest.decode()
+        assert code == 0, log
+        assert "discord" not in log.lower()
+        assert "stopped cleanly" in log
+        assert slack.bot_token not in log and slack.app_token not in log
+
+
+async def test_discord_credentials_start_discord_only(tmp_path: Path, fake_model: FakeOpenAI) -> None:
+    async with FakeDiscord() as discord:
+        env = bot_env(
+            tmp_path,
+            OPENAI_API_KEY="sk-test",
+            OPENAI_BASE_URL=fake_model.base_url,
+            DISCORD_TOKEN=discord.token,
+            DISCORD_API_URL=discord.api_url,
+            DISCORD_GATEWAY_URL=discord.gateway_url,
+        )
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", env=env, cwd=tmp_path, stderr=asyncio.subprocess.PIPE
+        )
+        assert process.stderr is not None
+        seen: list[str] = []
+        try:
+            await asyncio.wait_for(_wait_for_line(process.stderr, "bot ready:", seen), 60)
+            assert seen[-1].rstrip().endswith("bot ready: discord")
+
+            ana = discord.make_user("ana")
+            await discord.push_dm(ana, "I like pepperoni pizza")
+            [reply] = await discord.wait_for_messages(discord.dm_channel_id(ana), 1, timeout=30)
+            assert "remember" in reply.content
+        finally:
+            process.send_signal(signal.SIGTERM)
+            rest = await asyncio.wait_for(process.stderr.read(), 60)
+            code = await process.wait()
+        log = "".join(seen) + rest.decode()
+        assert code == 0, log
+        assert "slack" not in log.lower()
+        assert discord.token not in log

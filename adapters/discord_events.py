@@ -1,0 +1,128 @@
+"""Discord gateway message payloads -> the core's `IncomingMessage` (pure, no I/O).
+
+Rules: every DM is answered (one conversation per DM channel); in a server, a mention
+starts a conversation in a thread created on that message (a thread started from a
+message takes the message's id), and messages in a thread the bot already talks in
+continue it without a mention. Bots, webhooks and system messages are ignored.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from bot.messages import IncomingMessage
+
+PLATFORM = "discord"
+# DEFAULT and REPLY are people talking; every other type is a system notice (pins, joins, boosts...).
+HUMAN_MESSAGE_TYPES = frozenset({0, 19})
+_USER_MENTION = re.compile(r"<@!?(\d+)>")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChannelContext:
+    """What the adapter knows about where a message was posted."""
+
+    bot_user_id: int
+    in_thread: bool = False  # the channel is a thread
+    thread_is_ours: bool = False  # the bot already has a conversation in this thread
+    channel_name: str | None = None  # the text channel (a thread's parent), for provenance labels
+
+
+def user_key(user_id: int | str) -> str:
+    """The core's user id: the same person shares memory across DMs and every server."""
+    return f"{PLATFORM}:{user_id}"
+
+
+def dm_thread_id(channel_id: int | str) -> str:
+    return f"{PLATFORM}:dm:{channel_id}"
+
+
+def guild_thread_id(guild_id: int | str, channel_id: int | str) -> str:
+    return f"{PLATFORM}:{guild_id}:{channel_id}"
+
+
+def is_human_message(payload: Mapping[str, Any]) -> bool:
+    """A person's own message: not a bot, webhook or system notice."""
+    author = payload.get("author") or {}
+    if author.get("bot") or author.get("system") or payload.get("webhook_id"):
+        return False
+    return int(payload.get("type", 0)) in HUMAN_MESSAGE_TYPES
+
+
+def mentions_user(payload: Mapping[str, Any], user_id: int) -> bool:
+    """Whether the message mentions `user_id` (a reply ping counts, like in the client)."""
+    if any(int(user["id"]) == user_id for user in payload.get("mentions") or []):
+        return True
+    return any(int(found) == user_id for found in _USER_MENTION.findall(payload.get("content") or ""))
+
+
+def display_name(payload: Mapping[str, Any]) -> str:
+    """Server nickname, else global display name, else username."""
+    author = payload.get("author") or {}
+    member = payload.get("member") or {}
+    return str(member.get("nick") or author.get("global_name") or author.get("username") or "someone")
+
+
+def clean_content(payload: Mapping[str, Any], bot_user_id: int) -> str:
+    """The text without the bot's mention; other user mentions become `@Name`."""
+    names = {
+        int(user["id"]): (user.get("member") or {}).get("nick") or user.get("global_name") or user["username"]
+        for user in payload.get("mentions") or []
+    }
+
+    def replace(match: re.Match[str]) -> str:
+        user_id = int(match.group(1))
+        if user_id == bot_user_id:
+            return ""
+        return f"@{names[user_id]}" if user_id in names else match.group(0)
+
+    text = _USER_MENTION.sub(replace, payload.get("content") or "")
+    return re.sub(r"[ \t]{2,}", " ", text).strip()
+
+
+def has_attachments(payload: Mapping[str, Any]) -> bool:
+    """Files or stickers, which the bot cannot read."""
+    return bool(payload.get("attachments") or payload.get("sticker_items") or payload.get("stickers"))
+
+
+def to_incoming(payload: Mapping[str, Any], context: ChannelContext) -> IncomingMessage | None:
+    """Translate a MESSAGE_CREATE payload, or None when the bot should stay quiet.
+
+    The text may be empty (attachment or sticker only); the adapter answers that itself.
+    """
+    if not is_human_message(payload):
+        return None
+    author_id = int(payload["author"]["id"])
+    if author_id == context.bot_user_id:
+        return None
+    guild_id = payload.get("guild_id")
+    channel_id = payload["channel_id"]
+    label: str | None = "DM"
+    if guild_id is None:
+        thread_id, is_direct = dm_thread_id(channel_id), True
+    else:
+        mentioned = mentions_user(payload, context.bot_user_id)
+        if context.in_thread:
+            if not (mentioned or context.thread_is_ours):
+                return None
+            thread_id = guild_thread_id(guild_id, channel_id)
+        elif mentioned:
+            thread_id = guild_thread_id(guild_id, payload["id"])  # the thread we will start on it
+        else:
+            return None
+        label = f"#{context.channel_name}" if context.channel_name else None
+        is_direct = False
+    return IncomingMessage(
+        platform=PLATFORM,
+        user_id=user_key(author_id),
+        user_name=display_name(payload),
+        thread_id=thread_id,
+        text=clean_content(payload, context.bot_user_id),
+        is_direct=is_direct,
+        channel_label=label,
+        message_id=str(payload["id"]),
+        raw=payload,
+    )

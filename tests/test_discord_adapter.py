@@ -1,0 +1,340 @@
+"""End to end: the real discord.py client against the fake Discord, the real core and the fake OpenAI."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import logging
+import zlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import discord.utils as discord_utils
+import pytest
+from discord import LoginFailure
+from discord.http import Route
+
+from adapters.discord_adapter import TEXT_ONLY, DiscordAdapter
+from bot.runtime import open_runtime
+from config.settings import ConfigError, Settings
+from tests.fakes.discord_server import FakeDiscord, FakeUser
+from tests.fakes.openai_server import FakeOpenAI, Hang, Text
+
+
+@dataclass
+class World:
+    discord: FakeDiscord
+    openai: FakeOpenAI
+    adapter: DiscordAdapter
+    ana: FakeUser
+    bo: FakeUser
+
+
+def discord_settings(tmp_path: Path, openai: FakeOpenAI, discord: FakeDiscord, **overrides: Any) -> Settings:
+    fields: dict[str, Any] = {
+        "openai_api_key": "sk-test",
+        "openai_base_url": openai.base_url,
+        "database_url": f"sqlite:///{tmp_path}/bot.db",
+        "discord_token": discord.token,
+        "discord_api_url": discord.api_url,
+        "discord_gateway_url": discord.gateway_url,
+        "model_max_retries": 0,
+    }
+    return Settings(**{**fields, **overrides})
+
+
+@pytest.fixture
+async def fakes() -> AsyncIterator[tuple[FakeDiscord, FakeOpenAI]]:
+    async with FakeDiscord() as discord, FakeOpenAI() as openai:
+        yield discord, openai
+
+
+@pytest.fixture
+async def world(tmp_path: Path, fakes: tuple[FakeDiscord, FakeOpenAI]) -> AsyncIterator[World]:
+    discord, openai = fakes
+    settings = discord_settings(tmp_path, openai, discord)
+    async with open_runtime(settings) as runtime:
+        adapter = DiscordAdapter(runtime.service, settings, guild_ready_timeout=0.05)
+        await adapter.start()
+        try:
+            ana = discord.make_user("ana", global_name="Ana")
+            bo = discord.make_user("bo", global_name="Bo")
+            yield World(discord, openai, adapter, ana, bo)
+        finally:
+            await adapter.stop()
+
+
+async def test_dm_conversation(world: World) -> None:
+    discord = world.discord
+    await discord.push_dm(world.ana, "hello there")
+    [reply] = await discord.wait_for_messages(discord.dm_channel_id(world.ana), 1)
+    assert reply.content.startswith("You said: hello there")
+    assert discord.dm_channel_id(world.ana) in discord.typing_calls
+    assert discord.identify_payloads[0]["intents"] & (1 << 15)  # MESSAGE_CONTENT
+    # discord.py asks for zstd-stream when zstandard is importable, else zlib-stream; the fake speaks both.
+    assert discord.gateway_compressions == [discord_utils._ActiveDecompressionContext.COMPRESSION_TYPE]
+    assert discord.unhandled_requests == []
+
+
+async def test_fake_gateway_speaks_zlib_stream(fakes: tuple[FakeDiscord, FakeOpenAI]) -> None:
+    discord = fakes[0]
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(discord.gateway_url + "?v=10&encoding=json&compress=zlib-stream") as ws,
+    ):
+        inflate = zlib.decompressobj()
+        hello = await ws.receive_bytes()
+        assert hello.endswith(b"\x00\x00\xff\xff")  # each payload ends with a Z_SYNC_FLUSH
+        assert json.loads(inflate.decompress(hello))["op"] == 10
+        await ws.send_json({"op": 1, "d": None})
+        ack = await ws.receive_bytes()
+        assert json.loads(inflate.decompress(ack)) == {"op": 11, "d": None}
+
+
+def thread_replies(discord: FakeDiscord, message: dict[str, Any]) -> int:
+    """The thread a mention started (Discord gives it the message's id)."""
+    return int(message["id"])
+
+
+async def settle(world: World, user: FakeUser) -> list[str]:
+    """A DM round trip: everything pushed before it has been answered by then.
+
+    Returns the texts sent to that DM before the round trip's own reply.
+    """
+    discord = world.discord
+    channel = discord.dm_channel_id(user)
+    token = f"ping-{discord.snowflake()}"
+    await discord.push_dm(user, token)
+    for count in itertools.count(1):
+        sent = await discord.wait_for_messages(channel, count)
+        texts = [m.content for m in sent]
+        if any(token in text for text in texts):
+            return [text for text in texts if token not in text]
+    raise AssertionError("unreachable")
+
+
+async def eventually(condition: Callable[[], bool], seconds: float = 10.0) -> None:
+    for _ in range(int(seconds / 0.02)):
+        if condition():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("condition never became true")
+
+
+async def test_dm_fact_is_used_in_a_server_and_stays_private(world: World) -> None:
+    discord = world.discord
+    await discord.push_dm(world.ana, "I like pepperoni pizza")
+    await discord.wait_for_messages(discord.dm_channel_id(world.ana), 1)
+
+    mention = await discord.push_guild_message(world.ana, "what should I eat?", mention_bot=True)
+    [reply] = await discord.wait_for_messages(thread_replies(discord, mention), 1)
+    assert "I know: User likes pepperoni pizza" in reply.content
+    assert "<@" not in reply.content  # the bot's mention was stripped before the core saw it
+
+    other = await discord.push_guild_message(world.bo, "what do you know about me?", mention_bot=True)
+    [reply] = await discord.wait_for_messages(thread_replies(discord, other), 1)
+    assert "pepperoni" not in reply.content
+
+
+async def test_mention_starts_a_thread_and_follow_ups_need_no_mention(world: World) -> None:
+    discord = world.discord
+    mention = await discord.push_guild_message(world.ana, "hello bot", mention_bot=True)
+    thread_id = thread_replies(discord, mention)
+    [first] = await discord.wait_for_messages(thread_id, 1)
+    assert first.content.startswith("You said: hello bot")
+    [thread] = discord.threads
+    assert int(thread["parent_id"]) == discord.channel_id and int(thread["id"]) == thread_id
+
+    await discord.push_guild_message(world.bo, "and another thing", channel_id=thread_id)
+    replies = await discord.wait_for_messages(thread_id, 2)
+    assert replies[1].content.startswith("You said: and another thing")
+    assert len(discord.threads) == 1
+    assert [m for m in discord.messages if m.channel_id == discord.channel_id] == []
+
+
+async def test_quiet_where_it_should_be(world: World) -> None:
+    discord = world.discord
+    await discord.push_guild_message(world.ana, "just chatting, no bot here")
+    await discord.push_guild_message(discord.make_user("otherbot", bot=True), "hi", mention_bot=True)
+    await discord.push_guild_message(world.ana, "pinned a message", mention_bot=True, message_type=6)
+    await discord.push_dm(discord.bot_user, "my own message")
+    await settle(world, world.bo)
+    assert discord.threads == []
+    assert {m.channel_id for m in discord.messages} == {discord.dm_channel_id(world.bo)}
+
+
+async def test_attachment_only_message_gets_a_kind_text_only_reply(world: World) -> None:
+    discord = world.discord
+    attachment = {"id": "1", "filename": "cat.png", "size": 10, "url": "https://x/cat.png", "proxy_url": "x"}
+    await discord.push_dm(world.ana, "", attachments=[attachment])
+    [reply] = await discord.wait_for_messages(discord.dm_channel_id(world.ana), 1)
+    assert reply.content == TEXT_ONLY
+    assert world.openai.requests == []
+
+
+async def remember_pizza(world: World) -> None:
+    await world.discord.push_dm(world.ana, "I like pepperoni pizza")
+    await world.discord.wait_for_messages(world.discord.dm_channel_id(world.ana), 1)
+
+
+async def test_forget_confirm_erases_and_memories_lists_nothing(world: World) -> None:
+    discord = world.discord
+    await remember_pizza(world)
+    command = await discord.push_slash_command(world.ana, "forget")
+    deferred, preview = await discord.wait_for_interaction_responses(command, 2)
+    assert deferred.type == 5 and deferred.ephemeral
+    assert "pepperoni pizza" in (preview.content or "") and preview.ephemeral
+    assert set(preview.button_ids()) == {"Confirm", "Cancel"}
+
+    click = await discord.click_button(world.ana, preview, "Confirm")
+    ack, done = await discord.wait_for_interaction_responses(click, 2)
+    assert ack.type == 6
+    assert done.content == "Done — I forgot 1 thing." and done.components == []
+
+    listing = await discord.push_slash_command(world.ana, "memories")
+    _, answer = await discord.wait_for_interaction_responses(listing, 2)
+    assert "don't remember anything" in (answer.content or "")
+    await discord.push_dm(world.ana, "what do you know?")
+    replies = await discord.wait_for_messages(discord.dm_channel_id(world.ana), 2)
+    assert "pepperoni" not in replies[-1].content
+
+
+async def test_forget_cancel_keeps_everything_and_memories_lists_it(world: World) -> None:
+    discord = world.discord
+    await remember_pizza(world)
+    command = await discord.push_slash_command(world.ana, "forget", {"phrase": "pizza"})
+    _, preview = await discord.wait_for_interaction_responses(command, 2)
+    click = await discord.click_button(world.ana, preview, "Cancel")
+    [update] = await discord.wait_for_interaction_responses(click, 1)
+    assert update.type == 7 and update.content == "Okay — I kept everything."
+
+    listing = await discord.push_slash_command(world.ana, "memories", in_guild=False)
+    deferred, answer = await discord.wait_for_interaction_responses(listing, 2)
+    assert deferred.ephemeral
+    assert "User likes pepperoni pizza — learned in a Discord DM" in (answer.content or "")
+
+
+async def test_forget_with_nothing_to_forget_is_kind(world: World) -> None:
+    command = await world.discord.push_slash_command(world.bo, "forget")
+    _, answer = await world.discord.wait_for_interaction_responses(command, 2)
+    assert "nothing to forget" in (answer.content or "")
+
+
+async def test_someone_else_cannot_confirm_a_forget(world: World) -> None:
+    discord = world.discord
+    await remember_pizza(world)
+    command = await discord.push_slash_command(world.ana, "forget")
+    _, preview = await discord.wait_for_interaction_responses(command, 2)
+    click = await discord.click_button(world.bo, preview, "Confirm")
+    [refusal] = await discord.wait_for_interaction_responses(click, 1)
+    assert refusal.type == 4 and refusal.ephemeral and "Only the person" in (refusal.content or "")
+
+    listing = await discord.push_slash_command(world.ana, "memories")
+    _, answer = await discord.wait_for_interaction_responses(listing, 2)
+    assert "pepperoni pizza" in (answer.content or "")
+
+
+async def test_long_reply_is_split_under_the_limit(world: World) -> None:
+    sentence = "This sentence is part of a very long answer from the model. "
+    world.openai.script(Text(sentence * 84))  # about 5,000 characters
+    await world.discord.push_dm(world.ana, "tell me everything")
+    parts = await settle(world, world.ana)
+    assert len(parts) == 3 and all(len(part) <= 2000 for part in parts)
+    assert " ".join(parts).split() == (sentence * 84).split()
+
+
+async def test_model_output_pings_nobody(world: World) -> None:
+    world.openai.script(Text("Hey @everyone and @here, ask <@&42> or <@7>!"))
+    mention = await world.discord.push_guild_message(world.ana, "announce it", mention_bot=True)
+    [reply] = await world.discord.wait_for_messages(thread_replies(world.discord, mention), 1)
+    assert "@everyone" in reply.content
+    assert reply.allowed_mentions == {"parse": []}
+
+
+async def test_reconnect_request_loses_and_repeats_nothing(world: World) -> None:
+    discord = world.discord
+    discord.duplicate_on_resume = 1
+    channel = discord.dm_channel_id(world.ana)
+    await discord.push_dm(world.ana, "before the reconnect")
+    await discord.wait_for_messages(channel, 1)
+    await discord.request_reconnect()
+    await discord.push_dm(world.ana, "during the reconnect")
+    await discord.wait_for_resume()
+    await discord.push_dm(world.ana, "after the reconnect")
+    texts = await settle(world, world.ana)
+    assert len(texts) == 3, texts
+    assert discord.identify_count == 1 and discord.resume_count == 1
+
+
+async def test_dropped_socket_mid_conversation_loses_and_repeats_nothing(world: World) -> None:
+    discord = world.discord
+    discord.duplicate_on_resume = 3  # also re-deliver events the client already saw
+    channel = discord.dm_channel_id(world.ana)
+    world.openai.script(Hang(0.5))
+    await discord.push_dm(world.ana, "first")
+    await discord.wait_for_typing(channel)  # the client has the message; the model is thinking
+    await discord.drop_connection()
+    await discord.push_dm(world.ana, "second, while the socket is down")
+    await discord.wait_for_resume()
+    texts = await settle(world, world.ana)
+    assert len(texts) == 2, texts
+    assert any("first" in t for t in texts) and any("second" in t for t in texts)
+    assert discord.identify_count == 1
+
+
+async def test_forbidden_channel_is_logged_not_fatal(world: World, caplog: pytest.LogCaptureFixture) -> None:
+    discord = world.discord
+    locked = discord.add_text_channel("announcements")
+    discord.forbid_channel(locked)
+    await discord.push_guild_message(world.ana, "hello?", channel_id=locked, mention_bot=True)
+    with caplog.at_level(logging.WARNING, logger="adapters.discord_adapter"):
+        await eventually(lambda: "no permission to write" in caplog.text)
+        await settle(world, world.ana)  # and the bot still answers elsewhere
+    assert "no permission to write" in caplog.text
+    assert all(m.channel_id != locked for m in discord.messages)
+
+
+async def test_a_missing_token_is_named(tmp_path: Path, fakes: tuple[FakeDiscord, FakeOpenAI]) -> None:
+    discord, openai = fakes
+    settings = discord_settings(tmp_path, openai, discord).model_copy(update={"discord_token": None})
+    async with open_runtime(settings) as runtime:
+        with pytest.raises(ConfigError, match="DISCORD_TOKEN"):
+            DiscordAdapter(runtime.service, settings)
+
+
+async def test_a_wrong_token_fails_start_cleanly(
+    tmp_path: Path, fakes: tuple[FakeDiscord, FakeOpenAI]
+) -> None:
+    discord, openai = fakes
+    settings = discord_settings(tmp_path, openai, discord, discord_token="not-the-token")
+    async with open_runtime(settings) as runtime:
+        adapter = DiscordAdapter(runtime.service, settings)
+        with pytest.raises(LoginFailure):
+            await adapter.start()
+    assert discord.identify_count == 0
+    assert Route.BASE == "https://discord.com/api/v10"  # restored for whoever runs next
+
+
+async def test_commands_sync_globally_by_default(world: World) -> None:
+    [sync] = world.discord.command_syncs
+    assert sync.guild_id is None
+    assert {c["name"] for c in sync.commands} == {"forget", "memories"}
+
+
+async def test_commands_sync_to_the_guild_when_configured(
+    tmp_path: Path, fakes: tuple[FakeDiscord, FakeOpenAI]
+) -> None:
+    discord, openai = fakes
+    settings = discord_settings(tmp_path, openai, discord, discord_guild_id=discord.guild_id)
+    async with open_runtime(settings) as runtime:
+        adapter = DiscordAdapter(runtime.service, settings, guild_ready_timeout=0.05)
+        await adapter.start()
+        await adapter.stop()
+        await adapter.stop()  # idempotent
+    [sync] = discord.command_syncs
+    assert sync.guild_id == discord.guild_id
+    assert {c["name"] for c in sync.commands} == {"forget", "memories"}
