@@ -45,6 +45,33 @@ async def _sqlite_connection(path: Path, *, autocommit: bool) -> aiosqlite.Conne
     return conn
 
 
+class _ImmediateSqliteStore(AsyncSqliteStore):
+    """`AsyncSqliteStore` whose transactions take the write lock when they begin.
+
+    The stock store opens a deferred transaction, reads (to dedupe), then writes. If the
+    checkpointer's connection commits in between, SQLite cannot upgrade the stale read
+    snapshot and fails at once with "database is locked", ignoring the busy timeout; under
+    concurrent turns that lost replies. `BEGIN IMMEDIATE` waits (busy timeout) instead.
+    """
+
+    @asynccontextmanager
+    async def _cursor(self, *, transaction: bool = True) -> AsyncIterator[aiosqlite.Cursor]:
+        if not self.is_setup:
+            await self.setup()
+        async with self.lock:
+            if transaction:
+                await self.conn.execute("BEGIN IMMEDIATE")
+            async with self.conn.cursor() as cur:
+                try:
+                    yield cur
+                except BaseException:
+                    if transaction:
+                        await self.conn.execute("ROLLBACK")
+                    raise
+                if transaction:
+                    await self.conn.execute("COMMIT")
+
+
 @asynccontextmanager
 async def _open_sqlite(path: Path) -> AsyncIterator[Storage]:
     try:
@@ -60,7 +87,7 @@ async def _open_sqlite(path: Path) -> AsyncIterator[Storage]:
         except Exception as exc:  # noqa: BLE001 - reported as a configuration problem
             raise ConfigError(f"DATABASE_URL: cannot open the SQLite file {path} ({exc})") from None
         checkpointer = AsyncSqliteSaver(saver_conn)
-        store = AsyncSqliteStore(store_conn)
+        store = _ImmediateSqliteStore(store_conn)
         await checkpointer.setup()
         await store.setup()
 
