@@ -1,0 +1,63 @@
+"""`python -m bench --quick` runs end to end and writes every figure; no timing is asserted."""
+
+from __future__ import annotations
+
+import json
+import numbers
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+EXPECTED: dict[str, tuple[str, ...]] = {
+    "overhead": ("threads", "turns_per_thread", "targets", "rows"),
+    "concurrency": ("latency_s", "target_fraction", "rows", "meets_target"),
+    "memory_growth": ("rows", "token_growth", "min_recall", "seed_min_recall", "meets_token_target"),
+    "thread_growth": ("history_token_budget", "rows", "max_history_tokens", "meets_target"),
+    "store_scale": ("people", "facts_per_person", "rows", "meets_target"),
+    "footprint": ("rows", "meets_ready_target", "meets_growth_target"),
+}
+
+
+def numbers_in(value: Any) -> list[Any]:
+    if isinstance(value, dict):
+        return [n for item in value.values() for n in numbers_in(item)]
+    if isinstance(value, list):
+        return [n for item in value for n in numbers_in(item)]
+    return [value] if isinstance(value, numbers.Number) else []
+
+
+@pytest.mark.timeout(110)
+def test_quick_bench_writes_every_figure(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--json", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=100,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads(out.read_text())
+    assert results["machine"]["nproc"] >= 1
+    figures = results["figures"]
+    for name, keys in EXPECTED.items():
+        assert name in figures, f"{name} missing"
+        assert "error" not in figures[name], figures[name]
+        for key in keys:
+            assert key in figures[name], f"{name}.{key} missing"
+    overhead = figures["overhead"]["rows"]
+    for row in ("seed", "service", "slack", "discord"):
+        assert isinstance(overhead[row]["p50_ms"], float)
+        assert isinstance(overhead[row]["p99_ms"], float)
+    assert all(isinstance(row["turns_per_s"], float) for row in figures["concurrency"]["rows"]["service"])
+    assert isinstance(figures["store_scale"]["rows"]["sqlite"]["p99_ms"], float)
+    assert isinstance(figures["footprint"]["rows"]["bot"]["ready_s"], float)
+    assert all(n == n for n in numbers_in(figures) if isinstance(n, float)), "a figure is NaN"
+    # The table on stdout carries every figure's rows.
+    labels = ("1. overhead", "2. turns/s", "3. prompt tokens", "4. prompt tokens", "5. retrieval", "6. RSS")
+    assert all(label in done.stdout for label in labels), done.stdout
