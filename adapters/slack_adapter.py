@@ -252,7 +252,8 @@ class SlackAdapter:
             prior: Sequence[PriorMessage] = ()
             if new_to_thread and not await self._has_thread(conversation):
                 prior = await self._prior(parsed)
-            placeholder = await self._post(channel, where, fmt.THINKING)
+            # The placeholder goes out while the turn runs, not before it: one round trip less.
+            placeholder_task = asyncio.create_task(self._post(channel, where, fmt.THINKING))
             incoming = incoming_from(
                 parsed,
                 event,
@@ -262,7 +263,10 @@ class SlackAdapter:
                 names=names,
                 channel_name=await self._channel_name(parsed),
             )
-            reply = await self.service.handle(incoming, prior=prior)
+            try:
+                reply = await self.service.handle(incoming, prior=prior)
+            finally:
+                placeholder = await _result_or_none(placeholder_task)
             await self._deliver(channel, where, placeholder, reply.text)
         except asyncio.CancelledError:
             raise
@@ -420,3 +424,12 @@ class SlackAdapter:
             await respond(text="Okay, I kept everything.", replace_original=True)
 
         await self._ephemeral_guard(respond, "/forget cancel", work())
+
+
+async def _result_or_none(task: asyncio.Task[str]) -> str | None:
+    """The placeholder's ts, or None if posting it failed (the answer is then posted anew)."""
+    try:
+        return await task
+    except SlackApiError as exc:
+        log.warning("Slack: could not post the placeholder (%s)", exc.response.get("error"))
+        return None
