@@ -41,6 +41,11 @@ def clean_text(text: str) -> str:
     ).strip()
 
 
+def _has_visible_text(text: str) -> bool:
+    # Format characters alone (zero-width spaces, direction marks) look empty to a person.
+    return any(not char.isspace() and unicodedata.category(char) != "Cf" for char in text)
+
+
 class _ThreadLocks:
     """One lock per thread, created on demand and dropped when nobody waits on it."""
 
@@ -96,7 +101,7 @@ class ChatService:
         if not self._accepting:
             return Reply(text=CLOSING_REPLY, failed=True)
         text = clean_text(message.text)
-        if not text:
+        if not _has_visible_text(text):
             return Reply(text=EMPTY_TEXT_REPLY)
         if len(text) > self._max_input_chars:
             text = text[: self._max_input_chars] + TRUNCATION_NOTE.format(
@@ -138,7 +143,7 @@ class ChatService:
                 "channel_label": message.channel_label,
             }
         }
-        result = await self._graph.ainvoke({"messages": inputs}, config)
+        result = await self._graph.ainvoke({"messages": inputs}, config, durability="exit")
         messages = result["messages"]
         start = next((i for i, m in enumerate(messages) if m.id == turn_id), 0)
         this_turn = messages[start + 1 :]
