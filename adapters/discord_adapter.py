@@ -206,7 +206,7 @@ class DiscordAdapter:
         assert token is not None
         try:
             await client.login(token.get_secret_value())
-            self._task = asyncio.create_task(client.connect(reconnect=True), name="discord-gateway")
+            self._task = asyncio.create_task(_stay_connected(client), name="discord-gateway")
             self._task.add_done_callback(_log_gateway_end)
             ready = asyncio.create_task(client.wait_until_ready())
             done, _ = await asyncio.wait(
@@ -305,7 +305,8 @@ class DiscordAdapter:
                 await interaction.edit_original_response(content=FAILED)
                 return
             if not facts:
-                matching = f' matching "{phrase}"' if phrase else ""
+                shown = phrase if phrase is None or len(phrase) <= 100 else phrase[:100] + "…"
+                matching = f' matching "{shown}"' if shown else ""
                 await interaction.edit_original_response(content=NOTHING_TO_FORGET.format(matching=matching))
                 return
             noun = "this" if len(facts) == 1 else f"these {len(facts)} things"
@@ -347,6 +348,31 @@ class DiscordAdapter:
             log.exception(
                 "discord: could not sync slash commands (is the applications.commands scope granted?)"
             )
+
+
+# Errors no retry can fix: the token or the intents are wrong.
+_FATAL = (discord.LoginFailure, discord.PrivilegedIntentsRequired)
+
+
+async def _stay_connected(client: discord.Client) -> None:
+    """`client.connect()`, started again after any error it does not handle itself.
+
+    discord.py reconnects on network errors and gateway requests, but an unexpected error
+    (e.g. a frame it cannot decode) ends `connect()`; without this the bot would go deaf.
+    """
+    delay = 1.0
+    while not client.is_closed():
+        try:
+            await client.connect(reconnect=True)
+            return
+        except _FATAL:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any other error: connect again, not go deaf
+            if client.is_closed():
+                return
+            log.error("discord gateway failed (%s); reconnecting in %.0f s", type(exc).__name__, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 60.0)
 
 
 def _log_gateway_end(task: asyncio.Task[None]) -> None:

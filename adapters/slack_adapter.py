@@ -159,6 +159,9 @@ class SlackAdapter:
 
     async def _start_http_mode(self) -> None:
         async def handle(request: web.Request) -> web.Response:
+            # slack_sdk's verifier raises on a non-numeric timestamp (a 500); it is unsigned junk.
+            if not request.headers.get("X-Slack-Request-Timestamp", "").isdigit():
+                return web.json_response({"error": "invalid request"}, status=401)
             bolt_response = await self.app.async_dispatch(await to_bolt_request(request))
             return await to_aiohttp_response(bolt_response)
 

@@ -18,7 +18,7 @@ SURROGATES = "caf\ud800e au lait \udfff\ud83d please"
 ONLY_BROKEN = "\udfff\ud800\x00\x1b"  # low before high: two lone halves, not a pair
 CONTROL = "\x00\x07\x1b\u200e\ue000"
 JUNK = "  \u2603 ))) <!channel> @everyone \x00\ud800 ' OR 1=1 -- {{7*7}} ${jndi:x} " * 80
-# Discord's client cannot even decode a lone surrogate (see the xfail below); junk without one.
+# Discord's client cannot even decode a lone surrogate (it reconnects: see below); junk without one.
 DISCORD_JUNK = JUNK.replace("\ud800", "\u0301")
 
 
@@ -115,18 +115,15 @@ async def test_discord_oversized_and_malformed_messages(discord_world: DiscordWo
         assert await runtime.memories.list_facts(f"discord:{person.id}") == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="adapter gap: one gateway frame the JSON decoder rejects (a lone surrogate) ends the "
-    "Discord connection for good; the adapter only logs 'discord gateway stopped'",
-)
 async def test_discord_survives_a_frame_with_a_lone_surrogate(
     discord_world: DiscordWorld, tally: Tally
 ) -> None:
     discord, ana = discord_world.discord, discord_world.ana
+    identified = discord.identify_count
     await discord.push_dm(discord_world.bo, SURROGATES)
     tally.inputs_tried += 1
-    await quiet()
+    # discord.py cannot decode the frame and its connect() ends; the adapter connects again.
+    await discord.wait_for_identify(identified + 1)
     await discord.push_dm(ana, "anyone there?")
     [reply] = await discord.wait_for_messages(discord.dm_channel_id(ana), 1, timeout=5)
     assert reply.content.startswith("You said: anyone there?")
@@ -146,11 +143,6 @@ async def test_discord_junk_forget_phrase(discord_world: DiscordWorld, tally: Ta
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="adapter gap: /forget echoes the whole phrase (Discord allows 6,000 characters) into a "
-    "reply that must fit Discord's 2,000-character limit",
-)
 async def test_discord_very_long_forget_phrase_gets_a_reply_discord_accepts(
     discord_world: DiscordWorld, tally: Tally
 ) -> None:
