@@ -1,11 +1,14 @@
-"""Keep a thread's history valid and bounded: repair tool-call pairs, trim to a budget."""
+"""Keep a thread's history valid and bounded: repair tool-call pairs, trim, redact."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, RemoveMessage, ToolMessage
 from langchain_core.messages.utils import count_tokens_approximately, trim_messages
+from langgraph.checkpoint.base import BaseCheckpointSaver
 
 
 def _call_ids(message: AIMessage) -> list[str]:
@@ -80,3 +83,34 @@ def compaction(messages: Sequence[BaseMessage], max_stored: int) -> list[RemoveM
         if isinstance(messages[cut], HumanMessage):
             return [RemoveMessage(id=message.id) for message in messages[:cut] if message.id]
     return []
+
+
+def searchable_text(message: BaseMessage) -> str:
+    """Everything a message says, tool-call arguments included."""
+    content = message.content if isinstance(message.content, str) else json.dumps(message.content)
+    if isinstance(message, AIMessage) and message.tool_calls:
+        content += " " + json.dumps([call["args"] for call in message.tool_calls])
+    return content
+
+
+async def rewrite_thread(
+    graph: Any,
+    checkpointer: BaseCheckpointSaver,
+    thread_id: str,
+    drop: Callable[[BaseMessage], bool],
+) -> bool:
+    """Rewrite a thread's history without the messages `drop` selects; True if any were.
+
+    Every earlier checkpoint holds a copy of the history, so the thread is deleted and its
+    remaining messages written back as one fresh checkpoint.
+    """
+    config = {"configurable": {"thread_id": thread_id}}
+    state = await graph.aget_state(config)
+    messages = list((state.values or {}).get("messages", []))
+    kept = repair_tool_pairs([message for message in messages if not drop(message)])
+    if len(kept) == len(messages):
+        return False
+    await checkpointer.adelete_thread(thread_id)
+    if kept:
+        await graph.aupdate_state(config, {"messages": kept}, as_node="respond")
+    return True

@@ -100,16 +100,25 @@ def _clean_fact_text(text: object) -> str:
     return cleaned[:MAX_FACT_CHARS]
 
 
-def matches_phrase(fact: Fact, phrase: str) -> bool:
-    """Whether `/forget <phrase>` means this fact: the phrase appears, or all its words do."""
+def text_matches(text: str, phrase: str) -> bool:
+    """Whether `phrase` appears in `text`, or all of its words do."""
     needle = " ".join(phrase.lower().split())
     if not needle:
         return False
-    haystack = f"{fact.text} {fact.topic}".lower()
+    haystack = " ".join(text.lower().split())
     if needle in haystack:
         return True
     wanted = tokens(needle)
     return bool(wanted) and wanted <= tokens(haystack)
+
+
+def matches_phrase(fact: Fact, phrase: str) -> bool:
+    """Whether `/forget <phrase>` means this fact."""
+    return text_matches(f"{fact.text} {fact.topic}", phrase)
+
+
+# Rewrites one thread's history without the messages that mention a phrase.
+HistoryRedactor = Callable[[str, str], Awaitable[None]]
 
 
 class MemoryManager:
@@ -127,6 +136,11 @@ class MemoryManager:
         self.checkpointer = checkpointer
         self.embeddings = embeddings
         self._after_erase = after_erase
+        self._redact_history: HistoryRedactor | None = None
+
+    def use_history_redactor(self, redactor: HistoryRedactor) -> None:
+        """How to remove a phrase from a thread's history (needs the graph, built later)."""
+        self._redact_history = redactor
 
     async def _items(self, user_id: str) -> list[Item]:
         """Every fact item of a person (the store pages results; read all pages)."""
@@ -248,10 +262,29 @@ class MemoryManager:
         namespace = memories_namespace(user_id)
         if doomed:
             await self.store.abatch([PutOp(namespace, fact.id, None) for fact in doomed])
-        if not (phrase and phrase.strip()):
+        if phrase and phrase.strip():
+            if doomed:
+                await self._redact_direct_threads(user_id, phrase)
+        else:
             await self._forget_direct_threads(user_id)
         await self._erased()
         return len(doomed)
+
+    async def _direct_threads(self, user_id: str) -> list[Item]:
+        namespace = _direct_threads_namespace(user_id)
+        items: list[Item] = []
+        while True:
+            page = await self.store.asearch(namespace, limit=_PAGE, offset=len(items))
+            items.extend(page)
+            if len(page) < _PAGE:
+                return items
+
+    async def _redact_direct_threads(self, user_id: str, phrase: str) -> None:
+        """A private conversation must not recall a forgotten fact: drop what mentions it."""
+        if self._redact_history is None:
+            return
+        for item in await self._direct_threads(user_id):
+            await self._redact_history(str(item.value.get("thread_id", "")), phrase)
 
     async def _forget_direct_threads(self, user_id: str) -> None:
         namespace = _direct_threads_namespace(user_id)

@@ -10,7 +10,8 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 
 from bot.graph import Limits, build_graph
-from bot.memory import MemoryManager
+from bot.history import rewrite_thread, searchable_text
+from bot.memory import MemoryManager, text_matches
 from bot.model import build_chat_model, build_embeddings
 from bot.service import ChatService
 from bot.storage import Storage, open_storage
@@ -57,5 +58,13 @@ async def open_runtime(
         graph = build_graph(
             model=model, memory=memories, checkpointer=storage.checkpointer, limits=limits_from(settings)
         )
+        checkpointer = storage.checkpointer
+
+        async def redact(thread_id: str, phrase: str) -> None:
+            await rewrite_thread(
+                graph, checkpointer, thread_id, lambda message: text_matches(searchable_text(message), phrase)
+            )
+
+        memories.use_history_redactor(redact)
         service = ChatService(graph, memories, storage.checkpointer, max_input_chars=settings.max_input_chars)
         yield Runtime(settings=settings, storage=storage, service=service)

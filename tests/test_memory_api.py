@@ -117,3 +117,19 @@ async def _stored_value(make_settings: Callable[..., Settings]) -> dict:
     async with open_runtime(make_settings()) as runtime:
         items = await runtime.storage.store.asearch(("memories", "console:ana"), limit=1)
         return items[0].value
+
+
+async def test_forget_a_phrase_also_removes_it_from_direct_history_only(
+    runtime: Runtime, fake_model: FakeOpenAI
+) -> None:
+    await _teach(runtime, "ana", "I like pepperoni pizza", "I like green tea")
+    await runtime.service.handle(in_thread("ana", "C1:1.1", "I like pepperoni pizza"))
+
+    assert await runtime.memories.forget("console:ana", "pizza") == 1
+    await runtime.service.handle(dm("ana", "what do I like?"))
+
+    sent = json.dumps(fake_model.last_request())
+    assert "pizza" not in sent
+    assert "I like green tea" in sent  # the rest of the conversation is kept
+    assert await runtime.service.has_thread("slack:C1:1.1")
+    assert [f.text for f in await runtime.memories.list_facts("slack:ana")] == ["User likes pepperoni pizza"]

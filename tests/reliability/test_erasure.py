@@ -12,7 +12,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import orjson
-import pytest
 
 from bot.runtime import open_runtime
 from config.settings import Settings
@@ -57,10 +56,6 @@ async def test_forgotten_facts_and_their_vectors_leave_no_bytes_behind(
     assert SECRET.encode() not in sqlite_bytes(db)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product gap: forget(user, phrase) erases the facts but keeps the DM history that states them",
-)
 async def test_forgetting_one_phrase_leaves_no_trace_in_the_dm(
     make_settings: Callable[..., Settings], fake_model: FakeOpenAI, tmp_path: Path
 ) -> None:
