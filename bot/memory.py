@@ -77,6 +77,22 @@ class Fact:
         return f"a {platform} channel"
 
 
+def _utc(moment: datetime) -> datetime:
+    """Stores disagree on time zones (SQLite: naive UTC); make every timestamp aware."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def _saved_at(item: Item) -> datetime:
+    """When a fact was last written, to the microsecond (the store's own stamp is per second)."""
+    stamp = item.value.get("saved_at")
+    if isinstance(stamp, str):
+        try:
+            return _utc(datetime.fromisoformat(stamp))
+        except ValueError:
+            pass
+    return _utc(item.updated_at)
+
+
 def _fact_from_item(item: Item) -> Fact:
     value = item.value
     source = value.get("source") or {}
@@ -84,8 +100,8 @@ def _fact_from_item(item: Item) -> Fact:
         id=item.key,
         text=str(value.get("fact", "")),
         topic=str(value.get("topic", "")),
-        created_at=item.created_at,
-        updated_at=item.updated_at,
+        created_at=_utc(item.created_at),
+        updated_at=_saved_at(item),
         source=Provenance(
             platform=str(source.get("platform", "unknown")),
             thread_id=str(source.get("thread_id", "")),
@@ -177,7 +193,7 @@ class MemoryManager:
                 Candidate(
                     key=item.key,
                     text=str(item.value.get("fact", "")),
-                    updated_at=item.updated_at,
+                    updated_at=_saved_at(item),
                     embedding=item.value.get("embedding"),
                 )
                 for item in items
@@ -198,7 +214,12 @@ class MemoryManager:
             return None
 
     async def _value(self, text: str, topic: str, source: Provenance) -> dict[str, Any]:
-        value: dict[str, Any] = {"fact": text, "topic": topic[:60], "source": asdict(source)}
+        value: dict[str, Any] = {
+            "fact": text,
+            "topic": topic[:60],
+            "source": asdict(source),
+            "saved_at": datetime.now(UTC).isoformat(),
+        }
         embedding = await self._embed(text)
         if embedding is not None:
             value["embedding"] = embedding

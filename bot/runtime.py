@@ -66,5 +66,11 @@ async def open_runtime(
             )
 
         memories.use_history_redactor(redact)
-        service = ChatService(graph, memories, storage.checkpointer, max_input_chars=settings.max_input_chars)
+        service = ChatService(
+            graph,
+            memories,
+            storage.checkpointer,
+            max_input_chars=settings.max_input_chars,
+            after_turn=storage.prune_thread,
+        )
         yield Runtime(settings=settings, storage=storage, service=service)

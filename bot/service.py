@@ -11,7 +11,7 @@ import logging
 import time
 import unicodedata
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -80,11 +80,13 @@ class ChatService:
         checkpointer: BaseCheckpointSaver,
         *,
         max_input_chars: int = 8000,
+        after_turn: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         self._graph = graph
         self.memories = memories
         self._checkpointer = checkpointer
         self._max_input_chars = max_input_chars
+        self._after_turn = after_turn
         self._locks = _ThreadLocks()
         self._in_flight = 0
         self._idle = asyncio.Event()
@@ -143,7 +145,11 @@ class ChatService:
                 "channel_label": message.channel_label,
             }
         }
+        # One checkpoint per turn, written when the turn ends: a turn killed half-way leaves
+        # the thread as it was before it (facts it saved stay saved).
         result = await self._graph.ainvoke({"messages": inputs}, config, durability="exit")
+        if self._after_turn is not None:
+            await self._after_turn(message.thread_id)
         messages = result["messages"]
         start = next((i for i, m in enumerate(messages) if m.id == turn_id), 0)
         this_turn = messages[start + 1 :]

@@ -7,6 +7,7 @@ processes can share state. `purge` makes erasure real on disk after a `/forget`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -31,6 +32,7 @@ class Storage:
     checkpointer: BaseCheckpointSaver
     store: BaseStore
     purge: Callable[[], Awaitable[None]]
+    prune_thread: Callable[[str], Awaitable[None]]
     kind: str
 
 
@@ -72,6 +74,15 @@ class _ImmediateSqliteStore(AsyncSqliteStore):
                     await self.conn.execute("COMMIT")
 
 
+async def _stop_batching(store: BaseStore) -> None:
+    """Stop the store's background batching task, which it never stops by itself."""
+    task = getattr(store, "_task", None)
+    if isinstance(task, asyncio.Task) and not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 @asynccontextmanager
 async def _open_sqlite(path: Path) -> AsyncIterator[Storage]:
     try:
@@ -88,6 +99,7 @@ async def _open_sqlite(path: Path) -> AsyncIterator[Storage]:
             raise ConfigError(f"DATABASE_URL: cannot open the SQLite file {path} ({exc})") from None
         checkpointer = AsyncSqliteSaver(saver_conn)
         store = _ImmediateSqliteStore(store_conn)
+        stack.push_async_callback(_stop_batching, store)
         await checkpointer.setup()
         await store.setup()
 
@@ -102,7 +114,21 @@ async def _open_sqlite(path: Path) -> AsyncIterator[Storage]:
                 await asyncio.sleep(0.1)
             log.warning("could not fully checkpoint the SQLite WAL after an erase; will retry on next erase")
 
-        yield Storage(checkpointer=checkpointer, store=store, purge=purge, kind="sqlite")
+        async def prune_thread(thread_id: str) -> None:
+            # Every checkpoint holds the whole history: keep only the newest, so a thread
+            # costs its history once on disk instead of once per turn.
+            async with checkpointer.lock:
+                for table in ("checkpoints", "writes"):
+                    await saver_conn.execute(
+                        f"DELETE FROM {table} WHERE thread_id = ? AND checkpoint_id < "
+                        "(SELECT MAX(checkpoint_id) FROM checkpoints WHERE thread_id = ?)",
+                        (thread_id, thread_id),
+                    )
+                await saver_conn.commit()
+
+        yield Storage(
+            checkpointer=checkpointer, store=store, purge=purge, prune_thread=prune_thread, kind="sqlite"
+        )
 
 
 @asynccontextmanager
@@ -143,7 +169,22 @@ async def _open_postgres(dsn: str) -> AsyncIterator[Storage]:
             except Exception:  # noqa: BLE001 - autovacuum will still get there
                 log.warning("VACUUM after an erase failed; autovacuum will reclaim the rows later")
 
-        yield Storage(checkpointer=checkpointer, store=store, purge=purge, kind="postgres")
+        async def prune_thread(thread_id: str) -> None:
+            try:
+                await checkpointer.aprune([thread_id], strategy="keep_latest")
+            except Exception:  # noqa: BLE001 - a concurrent prune did it; the next turn retries
+                log.debug("pruning thread %s failed; will retry after its next turn", thread_id)
+
+        try:
+            yield Storage(
+                checkpointer=checkpointer,
+                store=store,
+                purge=purge,
+                prune_thread=prune_thread,
+                kind="postgres",
+            )
+        finally:
+            await _stop_batching(store)
     finally:
         await pool.close()
 
