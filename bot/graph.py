@@ -51,7 +51,8 @@ class Limits:
     memory_token_budget: int = 600
     max_facts_in_prompt: int = 12
     max_tool_rounds: int = 3
-    max_stored_messages: int = 200
+    # Stored history, in tokens: twice what a prompt shows, so trimming has room to choose.
+    stored_history_factor: int = 2
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -167,7 +168,8 @@ def build_graph(
         if not has_calls and not message_text(response).strip():
             saved = _tool_rounds_this_turn(messages) > 0
             response = AIMessage(content=SAVED_ANSWER if saved else EMPTY_ANSWER, id=response.id)
-        return {"messages": [*compaction(messages, limits.max_stored_messages), response]}
+        stored_budget = limits.history_token_budget * limits.stored_history_factor
+        return {"messages": [*compaction(messages, stored_budget), response]}
 
     async def remember(state: MessagesState, config: RunnableConfig) -> dict[str, list[Any]]:
         speaker = Speaker.from_config(config)

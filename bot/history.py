@@ -70,19 +70,26 @@ def fit_to_budget(messages: Sequence[BaseMessage], max_tokens: int) -> list[Base
     return repaired[-1:]
 
 
-def compaction(messages: Sequence[BaseMessage], max_stored: int) -> list[RemoveMessage]:
-    """Removals that keep the stored thread at most `max_stored` messages long.
+def compaction(messages: Sequence[BaseMessage], max_tokens: int) -> list[RemoveMessage]:
+    """Removals that keep the stored thread within `max_tokens` (approximate).
 
     Only whole exchanges are dropped (the cut lands on a human message), so what stays is
-    always a valid history; the prompt budget already hides anything older.
+    always a valid history. Storing a bounded history keeps each turn's load, memory and
+    disk use flat however long a thread runs; the prompt budget hides older turns anyway.
     """
-    if len(messages) <= max_stored:
+    total = 0
+    cut: int | None = None
+    for index in range(len(messages) - 1, -1, -1):
+        total += count_tokens_approximately([messages[index]])
+        if total > max_tokens:
+            break
+        if isinstance(messages[index], HumanMessage):
+            cut = index
+    else:
         return []
-    earliest = len(messages) - max_stored
-    for cut in range(earliest, len(messages)):
-        if isinstance(messages[cut], HumanMessage):
-            return [RemoveMessage(id=message.id) for message in messages[:cut] if message.id]
-    return []
+    if not cut:
+        return []
+    return [RemoveMessage(id=message.id) for message in messages[:cut] if message.id]
 
 
 def searchable_text(message: BaseMessage) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from langchain_core.messages import AIMessage, HumanMessage, RemoveMessage, ToolMessage
+from langchain_core.messages.utils import count_tokens_approximately
 
 from bot.history import compaction, fit_to_budget, repair_tool_pairs
 from bot.ranking import Candidate, rank, tokens
@@ -66,11 +67,15 @@ def test_trimming_keeps_the_current_turn_even_over_budget() -> None:
     assert [m.id for m in fit_to_budget(messages, 100)] == ["3"]
 
 
-def test_compaction_cuts_on_a_human_message() -> None:
+def test_compaction_keeps_whole_exchanges_within_the_token_budget() -> None:
     messages = []
     for i in range(10):
-        messages += [HumanMessage(f"q{i}", id=f"h{i}"), AIMessage(f"a{i}", id=f"a{i}")]
-    removals = compaction(messages, max_stored=5)
+        messages += [
+            HumanMessage(f"question {i} " * 20, id=f"h{i}"),
+            AIMessage(f"answer {i} " * 20, id=f"a{i}"),
+        ]
+    budget = count_tokens_approximately(messages[-5:])  # room for two and a half exchanges
+    removals = compaction(messages, max_tokens=budget)
     assert all(isinstance(r, RemoveMessage) for r in removals)
-    assert [r.id for r in removals][-1] == "a7"  # keeps h8 onwards
-    assert compaction(messages, max_stored=50) == []
+    assert [r.id for r in removals][-1] == "a7"  # keeps h8 onwards: whole exchanges only
+    assert compaction(messages, max_tokens=10**6) == []
