@@ -81,12 +81,15 @@ class ChatService:
         *,
         max_input_chars: int = 8000,
         after_turn: Callable[[str], Awaitable[None]] | None = None,
+        after_turn_every: int = 8,
     ) -> None:
         self._graph = graph
         self.memories = memories
         self._checkpointer = checkpointer
         self._max_input_chars = max_input_chars
         self._after_turn = after_turn
+        self._after_turn_every = after_turn_every
+        self._turns_per_thread: dict[str, int] = {}
         self._locks = _ThreadLocks()
         self._in_flight = 0
         self._idle = asyncio.Event()
@@ -148,8 +151,7 @@ class ChatService:
         # One checkpoint per turn, written when the turn ends: a turn killed half-way leaves
         # the thread as it was before it (facts it saved stay saved).
         result = await self._graph.ainvoke({"messages": inputs}, config, durability="exit")
-        if self._after_turn is not None:
-            await self._after_turn(message.thread_id)
+        await self._maybe_after_turn(message.thread_id)
         messages = result["messages"]
         start = next((i for i, m in enumerate(messages) if m.id == turn_id), 0)
         this_turn = messages[start + 1 :]
@@ -164,6 +166,18 @@ class ChatService:
             memories_changed=changed,
             failed=bool(final.additional_kwargs.get(MODEL_FAILED)),
         )
+
+    async def _maybe_after_turn(self, thread_id: str) -> None:
+        """Run the after-turn hook (checkpoint pruning) every few turns of a thread, not each."""
+        if self._after_turn is None:
+            return
+        if len(self._turns_per_thread) > 100_000:
+            self._turns_per_thread.clear()  # a bounded counter; a missed prune just comes later
+        count = self._turns_per_thread.get(thread_id, 0) + 1
+        if count >= self._after_turn_every:
+            await self._after_turn(thread_id)
+            count = 0
+        self._turns_per_thread[thread_id] = count
 
     def stop_accepting(self) -> None:
         """New turns get a polite 'restarting' reply from now on; running turns finish."""
