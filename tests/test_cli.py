@@ -157,6 +157,35 @@ async def _wait_for_line(stream: asyncio.StreamReader, needle: str, seen: list[s
             return
 
 
+class RunningBot:
+    """`python -m bot` in a subprocess: started until it logs ready, stopped with SIGTERM."""
+
+    def __init__(self, env: dict[str, str], cwd: Path) -> None:
+        self._env, self._cwd = env, cwd
+        self.seen: list[str] = []
+        self.exit_code: int | None = None
+        self.log = ""
+
+    async def __aenter__(self) -> RunningBot:
+        self._process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", env=self._env, cwd=self._cwd, stderr=asyncio.subprocess.PIPE
+        )
+        assert self._process.stderr is not None
+        await asyncio.wait_for(_wait_for_line(self._process.stderr, "bot ready:", self.seen), 60)
+        return self
+
+    @property
+    def ready_line(self) -> str:
+        return self.seen[-1].rstrip()
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._process.stderr is not None
+        self._process.send_signal(signal.SIGTERM)
+        rest = await asyncio.wait_for(self._process.stderr.read(), 60)
+        self.exit_code = await self._process.wait()
+        self.log = "".join(self.seen) + rest.decode()
+
+
 async def test_slack_credentials_start_slack_only_and_sigterm_exits_cleanly(
     tmp_path: Path, fake_model: FakeOpenAI
 ) -> None:
@@ -170,27 +199,16 @@ async def test_slack_credentials_start_slack_only_and_sigterm_exits_cleanly(
             SLACK_APP_TOKEN=slack.app_token,
             SLACK_API_URL=slack.api_url,
         )
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", env=env, cwd=tmp_path, stderr=asyncio.subprocess.PIPE
-        )
-        assert process.stderr is not None
-        seen: list[str] = []
-        try:
-            await asyncio.wait_for(_wait_for_line(process.stderr, "bot ready:", seen), 60)
-            assert seen[-1].rstrip().endswith("bot ready: slack")
-
+        async with RunningBot(env, tmp_path) as bot:
+            assert bot.ready_line.endswith("bot ready: slack")
             await slack.send_message("D1", "I like pepperoni pizza", user="U1")
             [reply] = await slack.wait_for_messages(channel="D1", count=1, timeout=30)
             assert "remember" in reply.text
-        finally:
-            process.send_signal(signal.SIGTERM)
-            rest = await asyncio.wait_for(process.stderr.read(), 60)
-            code = await process.wait()
-        log = "".join(seen) + rest.decode()
-        assert code == 0, log
-        assert "discord" not in log.lower()
-        assert "stopped cleanly" in log
-        assert slack.bot_token not in log and slack.app_token not in log
+
+    assert bot.exit_code == 0, bot.log
+    assert "discord" not in bot.log.lower()
+    assert "stopped cleanly" in bot.log
+    assert slack.bot_token not in bot.log and slack.app_token not in bot.log
 
 
 async def test_discord_credentials_start_discord_only(tmp_path: Path, fake_model: FakeOpenAI) -> None:
@@ -203,24 +221,13 @@ async def test_discord_credentials_start_discord_only(tmp_path: Path, fake_model
             DISCORD_API_URL=discord.api_url,
             DISCORD_GATEWAY_URL=discord.gateway_url,
         )
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", env=env, cwd=tmp_path, stderr=asyncio.subprocess.PIPE
-        )
-        assert process.stderr is not None
-        seen: list[str] = []
-        try:
-            await asyncio.wait_for(_wait_for_line(process.stderr, "bot ready:", seen), 60)
-            assert seen[-1].rstrip().endswith("bot ready: discord")
-
+        async with RunningBot(env, tmp_path) as bot:
+            assert bot.ready_line.endswith("bot ready: discord")
             ana = discord.make_user("ana")
             await discord.push_dm(ana, "I like pepperoni pizza")
             [reply] = await discord.wait_for_messages(discord.dm_channel_id(ana), 1, timeout=30)
             assert "remember" in reply.content
-        finally:
-            process.send_signal(signal.SIGTERM)
-            rest = await asyncio.wait_for(process.stderr.read(), 60)
-            code = await process.wait()
-        log = "".join(seen) + rest.decode()
-        assert code == 0, log
-        assert "slack" not in log.lower()
-        assert discord.token not in log
+
+    assert bot.exit_code == 0, bot.log
+    assert "slack" not in bot.log.lower()
+    assert discord.token not in bot.log
