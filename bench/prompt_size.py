@@ -72,10 +72,14 @@ async def _bot_probes(model: TimedFakeOpenAI, workdir: Path, size: int, indices:
             tokens.append(request_tokens(body))
             hits += fact(index)[0] in system_text(body)
     model.forget_history()
+    return _probe_summary(tokens, hits, len(indices))
+
+
+def _probe_summary(tokens: list[int], hits: int, probes: int) -> dict[str, Any]:
     return {
         "tokens_mean": round(statistics.fmean(tokens), 1),
         "tokens_max": max(tokens),
-        "recall": hits / len(indices),
+        "recall": hits / probes,
     }
 
 
@@ -91,11 +95,7 @@ async def _seed_probes(model: TimedFakeOpenAI, size: int, indices: list[int]) ->
         tokens.append(request_tokens(body))
         hits += fact(index)[0] in system_text(body)
     model.forget_history()
-    return {
-        "tokens_mean": round(statistics.fmean(tokens), 1),
-        "tokens_max": max(tokens),
-        "recall": hits / len(indices),
-    }
+    return _probe_summary(tokens, hits, len(indices))
 
 
 async def memory_growth(*, quick: bool, workdir: Path) -> Figures:
