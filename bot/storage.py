@@ -25,6 +25,7 @@ from config.settings import ConfigError, DatabaseTarget
 log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
+POSTGRES_SETUP_LOCK = 0x6D656D6F  # any constant shared by every bot process ("memo")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -158,8 +159,24 @@ async def _open_postgres(dsn: str) -> AsyncIterator[Storage]:
     try:
         checkpointer = AsyncPostgresSaver(pool)  # type: ignore[arg-type]
         store = AsyncPostgresStore(pool)  # type: ignore[arg-type]
-        await checkpointer.setup()
-        await store.setup()
+        # CREATE TABLE IF NOT EXISTS races when several processes start on a fresh database:
+        # one at a time creates or migrates the tables.
+        async with pool.connection() as conn:
+            # Poll rather than block: a blocked pg_advisory_lock() is an open transaction, and
+            # the setup's CREATE INDEX CONCURRENTLY waits for every open transaction: deadlock.
+            while True:
+                cursor = await conn.execute(
+                    "SELECT pg_try_advisory_lock(%s) AS locked", (POSTGRES_SETUP_LOCK,)
+                )
+                row = await cursor.fetchone()
+                if row and row["locked"]:
+                    break
+                await asyncio.sleep(0.1)
+            try:
+                await checkpointer.setup()
+                await store.setup()
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock(%s)", (POSTGRES_SETUP_LOCK,))
 
         async def purge() -> None:
             # Deleted rows stay in the heap until vacuumed; reclaim them now.

@@ -5,6 +5,7 @@ Each seed defect has a test here that fails on the seed's design.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 from bot.memory import memories_namespace
@@ -203,3 +204,17 @@ async def test_state_survives_a_restart(
     assert "User likes green tea" in prompt
     history = [m["content"] for m in chat_messages(fake_model.last_request()) if m["role"] == "user"]
     assert history == ["I like green tea", "what's up?", "and now?"]
+
+
+async def test_processes_starting_together_on_a_fresh_postgres_all_start(
+    make_settings: Callable[..., Settings], postgres_url: str
+) -> None:
+    # Each runtime has its own pool, as separate processes would; setup used to race.
+    settings = make_settings(database_url=postgres_url)
+
+    async def start_and_chat(user: str) -> str:
+        async with open_runtime(settings) as runtime:
+            return (await runtime.service.handle(dm(user, "I like tea"))).text
+
+    replies = await asyncio.gather(*(start_and_chat(f"user{i}") for i in range(4)))
+    assert all(reply == TOOL_ACK for reply in replies)
