@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiosqlite
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -168,7 +169,7 @@ async def _open_postgres(dsn: str) -> AsyncIterator[Storage]:
                 cursor = await conn.execute(
                     "SELECT pg_try_advisory_lock(%s) AS locked", (POSTGRES_SETUP_LOCK,)
                 )
-                row = await cursor.fetchone()
+                row: Any = await cursor.fetchone()  # a dict: the pool's connections use dict_row
                 if row and row["locked"]:
                     break
                 await asyncio.sleep(0.1)
