@@ -158,15 +158,19 @@ class MemoryManager:
         """How to remove a phrase from a thread's history (needs the graph, built later)."""
         self._redact_history = redactor
 
-    async def _items(self, user_id: str) -> list[Item]:
-        """Every fact item of a person (the store pages results; read all pages)."""
-        namespace = memories_namespace(user_id)
+    async def _all(self, namespace: tuple[str, str]) -> list[Item]:
+        """Every item in `namespace` (the store pages results; read all pages)."""
         items: list[Item] = []
         while True:
             page = await self.store.asearch(namespace, limit=_PAGE, offset=len(items))
-            items.extend(item for item in page if item.namespace == namespace)
+            items.extend(page)
             if len(page) < _PAGE:
-                return items
+                # Labels are escaped, so no deeper namespace exists; keep only exact ones anyway.
+                return [item for item in items if item.namespace == namespace]
+
+    async def _items(self, user_id: str) -> list[Item]:
+        """Every fact item of a person."""
+        return await self._all(memories_namespace(user_id))
 
     async def list_facts(self, user_id: str) -> list[Fact]:
         """All of a person's facts, newest first."""
@@ -291,31 +295,20 @@ class MemoryManager:
         await self._erased()
         return len(doomed)
 
-    async def _direct_threads(self, user_id: str) -> list[Item]:
-        namespace = _direct_threads_namespace(user_id)
-        items: list[Item] = []
-        while True:
-            page = await self.store.asearch(namespace, limit=_PAGE, offset=len(items))
-            items.extend(page)
-            if len(page) < _PAGE:
-                return items
-
     async def _redact_direct_threads(self, user_id: str, phrase: str) -> None:
         """A private conversation must not recall a forgotten fact: drop what mentions it."""
         if self._redact_history is None:
             return
-        for item in await self._direct_threads(user_id):
+        for item in await self._all(_direct_threads_namespace(user_id)):
             await self._redact_history(str(item.value.get("thread_id", "")), phrase)
 
     async def _forget_direct_threads(self, user_id: str) -> None:
         namespace = _direct_threads_namespace(user_id)
-        while True:
-            page = await self.store.asearch(namespace, limit=_PAGE)
-            if not page:
-                return
-            for item in page:
-                await self.checkpointer.adelete_thread(str(item.value.get("thread_id", "")))
-            await self.store.abatch([PutOp(namespace, item.key, None) for item in page])
+        threads = await self._all(namespace)
+        for item in threads:
+            await self.checkpointer.adelete_thread(str(item.value.get("thread_id", "")))
+        if threads:
+            await self.store.abatch([PutOp(namespace, item.key, None) for item in threads])
 
     async def note_direct_thread(self, user_id: str, thread_id: str) -> None:
         """Remember that `thread_id` is a private conversation with this person."""

@@ -66,9 +66,6 @@ class _ThreadLocks:
             else:
                 self._locks[thread_id] = (lock, users - 1)
 
-    def __len__(self) -> int:
-        return len(self._locks)
-
 
 class ChatService:
     """Runs turns through the shared graph and exposes the memory API to adapters."""
