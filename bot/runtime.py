@@ -12,7 +12,7 @@ from langchain_core.language_models import BaseChatModel
 from bot.graph import Limits, build_graph
 from bot.history import rewrite_thread, searchable_text
 from bot.memory import MemoryManager, text_matches
-from bot.model import build_chat_model, build_embeddings
+from bot.model import open_model_clients
 from bot.service import ChatService
 from bot.storage import Storage, open_storage
 from config.settings import Settings
@@ -49,9 +49,9 @@ async def open_runtime(
     `model` and `embeddings` default to the ones the settings describe; pass others in
     to run the same core against something else.
     """
-    model = model or build_chat_model(settings)
-    embeddings = embeddings or build_embeddings(settings)
-    async with open_storage(settings.database) as storage:
+    async with open_model_clients(settings) as clients, open_storage(settings.database) as storage:
+        model = model or clients.chat
+        embeddings = embeddings or clients.embeddings
         memories = MemoryManager(
             storage.store, storage.checkpointer, embeddings=embeddings, after_erase=storage.purge
         )
