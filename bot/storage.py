@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import AsyncExitStack, asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from typing import Any
 import aiosqlite
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
-from langgraph.store.base import BaseStore
+from langgraph.store.base import BaseStore, Op, PutOp, Result
 from langgraph.store.sqlite.aio import AsyncSqliteStore
 
 from config.settings import ConfigError, DatabaseTarget
@@ -49,14 +50,30 @@ async def _sqlite_connection(path: Path, *, autocommit: bool) -> aiosqlite.Conne
     return conn
 
 
+# Whether the store batch running in this task writes (set per call by `abatch`).
+_BATCH_WRITES: ContextVar[bool] = ContextVar("batch_writes", default=True)
+
+
 class _ImmediateSqliteStore(AsyncSqliteStore):
-    """`AsyncSqliteStore` whose transactions take the write lock when they begin.
+    """`AsyncSqliteStore` whose writing transactions take the write lock when they begin.
 
     The stock store opens a deferred transaction, reads (to dedupe), then writes. If the
     checkpointer's connection commits in between, SQLite cannot upgrade the stale read
     snapshot and fails at once with "database is locked", ignoring the busy timeout; under
     concurrent turns that lost replies. `BEGIN IMMEDIATE` waits (busy timeout) instead.
+
+    Batches that only read (the facts for a prompt, on every turn) stay deferred: in WAL mode
+    they never wait for a writer, and they must not hold the write lock either, or worker
+    processes sharing the file (`BOT_WORKERS`) queue behind each other's reads.
     """
+
+    async def abatch(self, ops: Iterable[Op]) -> list[Result]:
+        ops = list(ops)
+        token = _BATCH_WRITES.set(any(isinstance(op, PutOp) for op in ops))
+        try:
+            return await super().abatch(ops)
+        finally:
+            _BATCH_WRITES.reset(token)
 
     @asynccontextmanager
     async def _cursor(self, *, transaction: bool = True) -> AsyncIterator[aiosqlite.Cursor]:
@@ -64,7 +81,7 @@ class _ImmediateSqliteStore(AsyncSqliteStore):
             await self.setup()
         async with self.lock:
             if transaction:
-                await self.conn.execute("BEGIN IMMEDIATE")
+                await self.conn.execute("BEGIN IMMEDIATE" if _BATCH_WRITES.get() else "BEGIN")
             async with self.conn.cursor() as cur:
                 try:
                     yield cur

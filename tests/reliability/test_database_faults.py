@@ -62,6 +62,43 @@ async def test_turns_wait_for_another_process_holding_the_write_lock(
         assert [f.text for f in await runtime.memories.list_facts("console:ben")] == ["User likes chess"]
 
 
+HOLD_LOCK_UNTIL_TOLD = """
+import sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("BEGIN IMMEDIATE")
+print("locked", flush=True)
+sys.stdin.readline()
+conn.execute("COMMIT")
+"""
+
+
+async def test_reading_facts_never_waits_for_the_write_lock(
+    make_settings: Callable[..., Settings], tmp_path: Path, tally: Tally
+) -> None:
+    # Worker processes (BOT_WORKERS) share the file: a read that took the write lock would
+    # queue every turn behind the other processes' writes.
+    async with open_runtime(make_settings()) as runtime:
+        await runtime.service.handle(dm("ana", "I like green tea"))
+        holder = subprocess.Popen(
+            [sys.executable, "-c", HOLD_LOCK_UNTIL_TOLD, str(tmp_path / "bot.db")],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert holder.stdout is not None and holder.stdin is not None
+        assert (await asyncio.to_thread(holder.stdout.readline)).strip() == "locked"
+        tally.faults_injected += 1
+        try:
+            listed = await runtime.memories.list_facts("console:ana")
+            relevant = await runtime.memories.relevant_facts("console:ana", "tea?", limit=5, token_budget=500)
+            assert holder.poll() is None, "the lock holder must still hold the lock"
+        finally:
+            holder.stdin.write("\n")
+            holder.stdin.flush()
+            await asyncio.to_thread(holder.wait)
+        assert [f.text for f in listed] == [f.text for f in relevant] == ["User likes green tea"]
+
+
 async def test_forget_waits_for_the_lock_and_still_erases(
     make_settings: Callable[..., Settings], tmp_path: Path, tally: Tally
 ) -> None:
