@@ -62,7 +62,8 @@ async def _chat(settings: Settings, user: str | None, thread: str | None) -> int
 
 
 async def _memories(settings: Settings, action: str, user_id: str, phrase: str | None, yes: bool) -> int:
-    async with open_runtime(settings) as runtime:
+    # An admin command runs no turns: no worker processes for it.
+    async with open_runtime(settings.model_copy(update={"bot_workers": 1})) as runtime:
         memories = runtime.memories
         if action == "export":
             print(json.dumps(await memories.export(user_id), indent=2, ensure_ascii=False))

@@ -43,8 +43,11 @@ def configure_logging(level: str, secrets: Iterable[str]) -> None:
     root.addHandler(handler)
     root.setLevel(level)
     # Client libraries log request details at DEBUG; keep them quiet unless asked.
-    for noisy in ("httpx", "httpcore", "openai", "aiosqlite", "websockets", "discord.gateway"):
+    for noisy in ("httpcore", "httpcore2", "openai", "aiosqlite", "websockets", "discord.gateway"):
         logging.getLogger(noisy).setLevel(max(logging.getLevelName(level), logging.INFO))
+    # httpx logs every request at INFO: one line per model call is noise (and CPU) in production.
+    for per_request in ("httpx", "httpx2"):
+        logging.getLogger(per_request).setLevel(logging.DEBUG if level == "DEBUG" else logging.WARNING)
     # Bolt logs the whole body of a request whose signature fails: people's messages.
     for verifier in ("slack_bolt.RequestVerification", "slack_bolt.AsyncRequestVerification"):
         logging.getLogger(verifier).setLevel(logging.WARNING)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
 from langchain_core.embeddings import Embeddings
@@ -15,6 +15,7 @@ from bot.memory import MemoryManager, text_matches
 from bot.model import open_model_clients
 from bot.service import ChatService
 from bot.storage import Storage, open_storage
+from bot.workers import WorkerPool, open_worker_pool
 from config.settings import Settings
 
 
@@ -23,6 +24,7 @@ class Runtime:
     settings: Settings
     storage: Storage
     service: ChatService
+    workers: WorkerPool | None = None
 
     @property
     def memories(self) -> MemoryManager:
@@ -47,7 +49,8 @@ async def open_runtime(
     """Open storage and compile the one graph; close everything on exit.
 
     `model` and `embeddings` default to the ones the settings describe; pass others in
-    to run the same core against something else.
+    to run the same core against something else. With `BOT_WORKERS` > 1, turns run in that
+    many worker processes (`bot.workers`), which build their own from the settings.
     """
     async with open_model_clients(settings) as clients, open_storage(settings.database) as storage:
         model = model or clients.chat
@@ -66,11 +69,16 @@ async def open_runtime(
             )
 
         memories.use_history_redactor(redact)
-        service = ChatService(
-            graph,
-            memories,
-            storage.checkpointer,
-            max_input_chars=settings.max_input_chars,
-            after_turn=storage.prune_thread,
-        )
-        yield Runtime(settings=settings, storage=storage, service=service)
+        async with AsyncExitStack() as stack:
+            workers = None
+            if settings.bot_workers > 1:
+                workers = await stack.enter_async_context(open_worker_pool(settings, settings.bot_workers))
+            service = ChatService(
+                graph,
+                memories,
+                storage.checkpointer,
+                max_input_chars=settings.max_input_chars,
+                after_turn=storage.prune_thread,
+                run_turn=workers.run_turn if workers is not None else None,
+            )
+            yield Runtime(settings=settings, storage=storage, service=service, workers=workers)

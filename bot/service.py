@@ -24,6 +24,8 @@ from bot.messages import IncomingMessage, PriorMessage, Reply
 
 log = logging.getLogger(__name__)
 
+TurnRunner = Callable[[IncomingMessage, str, Sequence[PriorMessage]], Awaitable[Reply]]
+
 EMPTY_TEXT_REPLY = "I only read text, and that message didn't have any. Write to me in words and I'll answer."
 CLOSING_REPLY = "I'm restarting right now, so I couldn't read that. Please send it again in a minute."
 BROKEN_TURN_REPLY = "Sorry, something went wrong on my side while answering. Please try again."
@@ -79,7 +81,10 @@ class ChatService:
         max_input_chars: int = 8000,
         after_turn: Callable[[str], Awaitable[None]] | None = None,
         after_turn_every: int = 8,
+        run_turn: TurnRunner | None = None,
     ) -> None:
+        """`run_turn` runs a checked, cleaned turn somewhere else (`bot.workers`); by default
+        it runs here, in this process, through `graph`."""
         self._graph = graph
         self.memories = memories
         self._checkpointer = checkpointer
@@ -92,6 +97,7 @@ class ChatService:
         self._idle = asyncio.Event()
         self._idle.set()
         self._accepting = True
+        self._run_elsewhere = run_turn
 
     async def has_thread(self, thread_id: str) -> bool:
         """Whether the bot already has a conversation in `thread_id` (durable)."""
@@ -114,7 +120,9 @@ class ChatService:
         started = time.perf_counter()
         try:
             async with self._locks.hold(message.thread_id):
-                return await self._run_turn(message, text, prior)
+                if self._run_elsewhere is not None:
+                    return await self._run_elsewhere(message, text, prior)
+                return await self.run_turn(message, text, prior)
         except Exception:
             log.exception("turn failed in thread %s", message.thread_id)
             return Reply(text=BROKEN_TURN_REPLY, failed=True)
@@ -124,7 +132,11 @@ class ChatService:
                 self._idle.set()
             log.debug("turn in %s took %.1f ms", message.thread_id, (time.perf_counter() - started) * 1000)
 
-    async def _run_turn(self, message: IncomingMessage, text: str, prior: Sequence[PriorMessage]) -> Reply:
+    async def run_turn(self, message: IncomingMessage, text: str, prior: Sequence[PriorMessage]) -> Reply:
+        """One turn through the graph, for text `handle` has already checked and cleaned.
+
+        The caller holds the thread's turn lock; `bot.workers` calls this in a worker process.
+        """
         if message.is_direct:
             await self.memories.note_direct_thread(message.user_id, message.thread_id)
         inputs: list[HumanMessage] = []

@@ -88,6 +88,10 @@ class Settings(BaseSettings):
     max_input_chars: int = Field(default=8000, ge=100)
     shutdown_grace_seconds: float = Field(default=20.0, ge=0)
 
+    # Worker processes that run turns (1: turns run in the main process). Python runs one
+    # core per process; set it to the number of cores to use them all (README, "Scaling").
+    bot_workers: int = Field(default=1, ge=1, le=64)
+
     @field_validator(
         "openai_base_url",
         "bot_embedding_model",
@@ -169,6 +173,33 @@ def default_console_user() -> str:
         return getpass.getuser() or "you"
     except Exception:  # noqa: BLE001 - no passwd entry in some containers
         return "you"
+
+
+# What a worker process needs to run turns: the model, the database and the budgets. It never
+# gets the platform credentials.
+WORKER_SETTINGS = (
+    "openai_api_key",
+    "openai_base_url",
+    "bot_model",
+    "bot_embedding_model",
+    "model_timeout_seconds",
+    "model_max_retries",
+    "database_url",
+    "log_level",
+    "history_token_budget",
+    "memory_token_budget",
+    "max_facts_in_prompt",
+    "max_input_chars",
+)
+
+
+def worker_settings(settings: Settings) -> dict[str, object]:
+    """`WORKER_SETTINGS` as plain JSON-ready values (secrets revealed: this goes over a pipe)."""
+    values: dict[str, object] = {}
+    for name in WORKER_SETTINGS:
+        value = getattr(settings, name)
+        values[name] = value.get_secret_value() if isinstance(value, SecretStr) else value
+    return values
 
 
 def secret_values(settings: Settings) -> list[str]:
