@@ -117,7 +117,7 @@ async def discord_bot(model_url: str, database_url: str, people: int) -> AsyncIt
 
 @asynccontextmanager
 async def slack_bot_process(
-    model_url: str, database_url: str, people: int, cwd: Path
+    model_url: str, database_url: str, people: int, cwd: Path, *, workers: int = 1
 ) -> AsyncIterator[tuple[SlackDriver, Child]]:
     """`python -m bot` in its own process, in Socket Mode against a fake Slack in this one."""
     async with FakeSlack() as slack:
@@ -132,6 +132,7 @@ async def slack_bot_process(
             "SLACK_APP_TOKEN": slack.app_token,
             "SLACK_API_URL": slack.api_url,
             "LOG_LEVEL": "INFO",
+            "BOT_WORKERS": str(workers),
         }
         async with bot_process(env, cwd) as child:
             await slack.wait_connected()

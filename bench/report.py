@@ -65,26 +65,34 @@ def _overhead(figures: dict[str, Any]) -> list[Row]:
 def _concurrency(figures: dict[str, Any]) -> list[Row]:
     out: list[Row] = []
     rows = figures["rows"]
+    cores = figures.get("cores", "nproc")
+
+    def cell(row: dict[str, Any]) -> str:
+        if "turns_per_s" not in row:
+            return str(row.get("error", "n/a"))
+        return f"{row['turns_per_s']:.1f} ({row['fraction_of_ideal']:.0%})"
+
     for index, service in enumerate(rows["service"]):
-        n = service["n"]
-        slack = rows["slack"][index]
-        seed = rows["seed"][index]
-
-        def cell(row: dict[str, Any]) -> str:
-            if "turns_per_s" not in row:
-                return str(row.get("error", "n/a"))
-            return f"{row['turns_per_s']:.1f} ({row['fraction_of_ideal']:.0%})"
-
         last = index == len(rows["service"]) - 1
-        target = f">= 90% of {service['ideal_turns_per_s']:.0f}/s" if last else "-"
-        met = _met(service["fraction_of_ideal"] >= figures["target_fraction"]) if last else "-"
+        workers = rows["workers"][index]
         out.append(
             (
-                f"2. turns/s at N={n} (% of ideal), service / Slack process",
-                f"{cell(service)} / {cell(slack)}",
-                cell(seed),
-                target,
-                met,
+                f"2. turns/s at N={service['n']} (% of ideal): in-process / {cores} workers / Slack process",
+                f"{cell(service)} / {cell(workers)} / {cell(rows['slack'][index])}",
+                cell(rows["seed"][index]),
+                f">= 90% of {service['ideal_turns_per_s']:.0f}/s on {cores} cores" if last else "-",
+                _met(workers["fraction_of_ideal"] >= figures["target_fraction"]) if last else "-",
+            )
+        )
+    if rows.get("lockstep"):
+        in_process, pooled = rows["lockstep"]
+        out.append(
+            (
+                f"2. same, N={in_process['n']} all starting at the same instant: in-process / {cores} workers",
+                f"{cell(in_process)} / {cell(pooled)}",
+                "-",
+                "-",
+                "-",
             )
         )
     return out
