@@ -51,8 +51,6 @@ class Limits:
     memory_token_budget: int = 600
     max_facts_in_prompt: int = 12
     max_tool_rounds: int = 3
-    # Stored history, in tokens: twice what a prompt shows, so trimming has room to choose.
-    stored_history_factor: int = 2
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -168,8 +166,9 @@ def build_graph(
         if not has_calls and not message_text(response).strip():
             saved = _tool_rounds_this_turn(messages) > 0
             response = AIMessage(content=SAVED_ANSWER if saved else EMPTY_ANSWER, id=response.id)
-        stored_budget = limits.history_token_budget * limits.stored_history_factor
-        return {"messages": [*compaction(messages, stored_budget), response]}
+        # A thread stores no more than a prompt can show: older exchanges could never reach
+        # the model again, and each turn loads (and holds in memory) the whole stored thread.
+        return {"messages": [*compaction(messages, limits.history_token_budget), response]}
 
     async def remember(state: MessagesState, config: RunnableConfig) -> dict[str, list[Any]]:
         speaker = Speaker.from_config(config)

@@ -198,6 +198,22 @@ async def test_history_sent_to_the_model_stays_within_budget(
     assert sent[-1].content == "message number 59 with some padding words"
 
 
+async def test_a_thread_stores_no_more_than_a_prompt_can_show(
+    make_settings: Callable[..., Settings], fake_model: FakeOpenAI
+) -> None:
+    # Older exchanges could never reach the model again; keeping them made every turn load
+    # (and hold in memory) a thread twice the size of its prompt.
+    async with open_runtime(make_settings(history_token_budget=400)) as runtime:
+        for index in range(60):
+            await runtime.service.handle(dm("ana", f"message number {index} with some padding words"))
+        saved = await runtime.storage.checkpointer.aget_tuple({"configurable": {"thread_id": "console:dm:ana"}})
+    assert saved is not None
+    stored = saved.checkpoint["channel_values"]["messages"]
+    last_reply = count_tokens_approximately(stored[-1:])
+    assert count_tokens_approximately(stored) <= 400 + last_reply
+    assert stored[-1].content.startswith("You said: message number 59")
+
+
 async def test_prior_thread_context_reaches_the_model_once(runtime: Runtime, fake_model: FakeOpenAI) -> None:
     prior = [
         PriorMessage(user_id="slack:U2", user_name="Ben", text="the deploy failed at step 3"),
