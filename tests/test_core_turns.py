@@ -206,7 +206,9 @@ async def test_a_thread_stores_no_more_than_a_prompt_can_show(
     async with open_runtime(make_settings(history_token_budget=400)) as runtime:
         for index in range(60):
             await runtime.service.handle(dm("ana", f"message number {index} with some padding words"))
-        saved = await runtime.storage.checkpointer.aget_tuple({"configurable": {"thread_id": "console:dm:ana"}})
+        saved = await runtime.storage.checkpointer.aget_tuple(
+            {"configurable": {"thread_id": "console:dm:ana"}}
+        )
     assert saved is not None
     stored = saved.checkpoint["channel_values"]["messages"]
     last_reply = count_tokens_approximately(stored[-1:])

@@ -72,6 +72,19 @@ conn.execute("COMMIT")
 """
 
 
+def hold_write_lock_until_told(db: Path) -> subprocess.Popen[str]:
+    """Another process takes SQLite's write lock and keeps it until it reads a line."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK_UNTIL_TOLD, str(db)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None
+    assert holder.stdout.readline().strip() == "locked"
+    return holder
+
+
 async def test_reading_facts_never_waits_for_the_write_lock(
     make_settings: Callable[..., Settings], tmp_path: Path, tally: Tally
 ) -> None:
@@ -79,14 +92,8 @@ async def test_reading_facts_never_waits_for_the_write_lock(
     # queue every turn behind the other processes' writes.
     async with open_runtime(make_settings()) as runtime:
         await runtime.service.handle(dm("ana", "I like green tea"))
-        holder = subprocess.Popen(
-            [sys.executable, "-c", HOLD_LOCK_UNTIL_TOLD, str(tmp_path / "bot.db")],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert holder.stdout is not None and holder.stdin is not None
-        assert (await asyncio.to_thread(holder.stdout.readline)).strip() == "locked"
+        holder = await asyncio.to_thread(hold_write_lock_until_told, tmp_path / "bot.db")
+        assert holder.stdin is not None
         tally.faults_injected += 1
         try:
             listed = await runtime.memories.list_facts("console:ana")
