@@ -21,7 +21,7 @@ from typing import Any
 
 from bench import concurrency, footprint, overhead, prompt_size, store_scale
 from bench.measure import Figures
-from bench.report import SECTIONS, machine, markdown
+from bench.report import SECTIONS, machine, markdown, python_speed_ms
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -72,16 +72,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         + (" --quick" if args.quick else "")
         + (f" --only {' '.join(names)}" if args.only else "")
     )
+    speed_before = python_speed_ms()
     with tempfile.TemporaryDirectory(prefix="bench-") as folder:
         work = Path(folder)
         for name in names:
             (work / name).mkdir()
         figures = asyncio.run(_run_all(names, args.quick, work))
+    speed_after = python_speed_ms()
     results = {
         "command": command,
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "quick": args.quick,
         "machine": machine(),
+        "python_speed_ms": {"before": speed_before, "after": speed_after},
         "figures": figures,
     }
     RESULTS.mkdir(exist_ok=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import sys
+import time
 from typing import Any
 
 Row = tuple[str, str, str, str, str]
@@ -27,6 +28,22 @@ def machine() -> dict[str, Any]:
         "python": sys.version.split()[0],
         "platform": platform.platform(),
     }
+
+
+CALIBRATION_LOOP = 2_000_000
+
+
+def python_speed_ms() -> float:
+    """Milliseconds for a fixed pure-Python loop: how fast this machine is *right now*.
+
+    Shared machines slow down and speed up by several times; timing the same loop at the start
+    and at the end of a run says whether its figures came from a fast or a slow moment.
+    """
+    started = time.perf_counter()
+    total = 0
+    for value in range(CALIBRATION_LOOP):
+        total += value * value
+    return round((time.perf_counter() - started) * 1000, 1)
 
 
 def _met(flag: object) -> str:
@@ -202,4 +219,10 @@ def markdown(results: dict[str, Any]) -> str:
         f"Machine: {info.get('nproc')} CPUs, {info.get('cpu')}, Python {info.get('python')}; "
         f"command: `{results.get('command', 'python -m bench')}`"
     )
+    speed = results.get("python_speed_ms")
+    if speed:
+        lines.append(
+            f"Machine speed: a fixed {CALIBRATION_LOOP:,}-step Python loop took {speed['before']} ms before "
+            f"the run and {speed['after']} ms after it (lower is faster)."
+        )
     return "\n".join(lines)

@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 READY = {"ready": True}
 START_TIMEOUT_S = 60.0
-STOP_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 10.0
 # Replies and prior context can be long; a line holds one whole turn or reply.
 LINE_LIMIT = 32 * 1024 * 1024
 _REPO = Path(__file__).resolve().parent.parent

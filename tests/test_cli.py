@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import sys
 from pathlib import Path
+
+import pytest
 
 from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.openai_server import Fail, FakeOpenAI
@@ -231,3 +234,32 @@ async def test_discord_credentials_start_discord_only(tmp_path: Path, fake_model
     assert bot.exit_code == 0, bot.log
     assert "slack" not in bot.log.lower()
     assert discord.token not in bot.log
+
+
+async def test_bot_workers_run_turns_in_child_processes_that_stop_with_the_bot(
+    tmp_path: Path, fake_model: FakeOpenAI
+) -> None:
+    async with FakeDiscord() as discord:
+        env = bot_env(
+            tmp_path,
+            OPENAI_API_KEY="sk-test",
+            OPENAI_BASE_URL=fake_model.base_url,
+            DISCORD_TOKEN=discord.token,
+            DISCORD_API_URL=discord.api_url,
+            DISCORD_GATEWAY_URL=discord.gateway_url,
+            BOT_WORKERS="2",
+        )
+        async with RunningBot(env, tmp_path) as bot:
+            workers = [int(pid) for pid in re.findall(r"worker \d ready \(pid (\d+)\)", "".join(bot.seen))]
+            assert len(set(workers)) == 2
+            ana = discord.make_user("ana")
+            await discord.push_dm(ana, "I like pepperoni pizza")
+            await discord.push_dm(ana, "what do I like?")
+            replies = await discord.wait_for_messages(discord.dm_channel_id(ana), 2, timeout=30)
+            assert "pepperoni" in replies[-1].content
+
+    assert bot.exit_code == 0, bot.log
+    assert "stopped cleanly" in bot.log
+    for pid in workers:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)  # the worker is gone (and was reaped)
