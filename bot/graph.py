@@ -135,6 +135,11 @@ def build_graph(
     async def respond(state: MessagesState, config: RunnableConfig) -> dict[str, list[Any]]:
         speaker = Speaker.from_config(config)
         messages = state["messages"]
+        if speaker.is_direct and all(isinstance(message, HumanMessage) for message in messages):
+            # The first turn of a DM thread (or the first since its history was erased): index
+            # it so /forget can find it. Its checkpoint is written only when the turn ends, so
+            # no DM history is ever stored unindexed; later turns skip the lookup.
+            await memory.note_direct_thread(speaker.user_id, speaker.thread_id)
         facts = await memory.relevant_facts(
             speaker.user_id,
             _last_human_text(messages),

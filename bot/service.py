@@ -137,8 +137,6 @@ class ChatService:
 
         The caller holds the thread's turn lock; `bot.workers` calls this in a worker process.
         """
-        if message.is_direct:
-            await self.memories.note_direct_thread(message.user_id, message.thread_id)
         inputs: list[HumanMessage] = []
         if prior:
             inputs.append(HumanMessage(content=_format_prior(prior), id=str(uuid.uuid4())))

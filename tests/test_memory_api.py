@@ -58,6 +58,24 @@ async def test_forget_everything_clears_facts_and_direct_history_but_not_shared_
     assert "green tea" not in json.dumps(fake_model.last_request())
 
 
+async def test_a_dm_restarted_after_forget_is_forgotten_again(runtime: Runtime, fake_model: FakeOpenAI) -> None:
+    # DM threads are indexed on their first turn only; a thread whose history was erased
+    # starts over, so it must be indexed again or the next /forget would miss it.
+    for text in ("hello", "how are you?", "tell me a joke"):
+        await runtime.service.handle(dm("ana", text, thread="console:dm:ana:one"))
+    await runtime.memories.forget("console:ana")
+    assert not await runtime.service.has_thread("console:dm:ana:one")
+
+    await runtime.service.handle(dm("ana", "my secret plan is quetzalcoatl", thread="console:dm:ana:one"))
+    await runtime.service.handle(dm("ana", "and another thing", thread="console:dm:ana:one"))
+    assert await runtime.service.has_thread("console:dm:ana:one")
+    await runtime.memories.forget("console:ana")
+
+    assert not await runtime.service.has_thread("console:dm:ana:one")
+    await runtime.service.handle(dm("ana", "what did I tell you?", thread="console:dm:ana:one"))
+    assert "quetzalcoatl" not in json.dumps(fake_model.last_request())
+
+
 async def test_forget_with_nothing_stored_is_zero(runtime: Runtime) -> None:
     assert await runtime.memories.preview_forget("console:nobody") == []
     assert await runtime.memories.forget("console:nobody") == 0
