@@ -58,7 +58,9 @@ async def test_forget_everything_clears_facts_and_direct_history_but_not_shared_
     assert "green tea" not in json.dumps(fake_model.last_request())
 
 
-async def test_a_dm_restarted_after_forget_is_forgotten_again(runtime: Runtime, fake_model: FakeOpenAI) -> None:
+async def test_a_dm_restarted_after_forget_is_forgotten_again(
+    runtime: Runtime, fake_model: FakeOpenAI
+) -> None:
     # DM threads are indexed on their first turn only; a thread whose history was erased
     # starts over, so it must be indexed again or the next /forget would miss it.
     for text in ("hello", "how are you?", "tell me a joke"):
