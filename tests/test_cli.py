@@ -214,22 +214,29 @@ async def test_slack_credentials_start_slack_only_and_sigterm_exits_cleanly(
     assert slack.bot_token not in bot.log and slack.app_token not in bot.log
 
 
+def discord_env(tmp_path: Path, fake_model: FakeOpenAI, discord: FakeDiscord, **extra: str) -> dict[str, str]:
+    """`bot_env` for a Discord-only bot against the fakes."""
+    return bot_env(
+        tmp_path,
+        OPENAI_API_KEY="sk-test",
+        OPENAI_BASE_URL=fake_model.base_url,
+        DISCORD_TOKEN=discord.token,
+        DISCORD_API_URL=discord.api_url,
+        DISCORD_GATEWAY_URL=discord.gateway_url,
+        **extra,
+    )
+
+
 async def test_discord_credentials_start_discord_only(tmp_path: Path, fake_model: FakeOpenAI) -> None:
-    async with FakeDiscord() as discord:
-        env = bot_env(
-            tmp_path,
-            OPENAI_API_KEY="sk-test",
-            OPENAI_BASE_URL=fake_model.base_url,
-            DISCORD_TOKEN=discord.token,
-            DISCORD_API_URL=discord.api_url,
-            DISCORD_GATEWAY_URL=discord.gateway_url,
-        )
-        async with RunningBot(env, tmp_path) as bot:
-            assert bot.ready_line.endswith("bot ready: discord")
-            ana = discord.make_user("ana")
-            await discord.push_dm(ana, "I like pepperoni pizza")
-            [reply] = await discord.wait_for_messages(discord.dm_channel_id(ana), 1, timeout=30)
-            assert "remember" in reply.content
+    async with (
+        FakeDiscord() as discord,
+        RunningBot(discord_env(tmp_path, fake_model, discord), tmp_path) as bot,
+    ):
+        assert bot.ready_line.endswith("bot ready: discord")
+        ana = discord.make_user("ana")
+        await discord.push_dm(ana, "I like pepperoni pizza")
+        [reply] = await discord.wait_for_messages(discord.dm_channel_id(ana), 1, timeout=30)
+        assert "remember" in reply.content
 
     assert bot.exit_code == 0, bot.log
     assert "slack" not in bot.log.lower()
@@ -239,24 +246,17 @@ async def test_discord_credentials_start_discord_only(tmp_path: Path, fake_model
 async def test_bot_workers_run_turns_in_child_processes_that_stop_with_the_bot(
     tmp_path: Path, fake_model: FakeOpenAI
 ) -> None:
-    async with FakeDiscord() as discord:
-        env = bot_env(
-            tmp_path,
-            OPENAI_API_KEY="sk-test",
-            OPENAI_BASE_URL=fake_model.base_url,
-            DISCORD_TOKEN=discord.token,
-            DISCORD_API_URL=discord.api_url,
-            DISCORD_GATEWAY_URL=discord.gateway_url,
-            BOT_WORKERS="2",
-        )
-        async with RunningBot(env, tmp_path) as bot:
-            workers = [int(pid) for pid in re.findall(r"worker \d ready \(pid (\d+)\)", "".join(bot.seen))]
-            assert len(set(workers)) == 2
-            ana = discord.make_user("ana")
-            await discord.push_dm(ana, "I like pepperoni pizza")
-            await discord.push_dm(ana, "what do I like?")
-            replies = await discord.wait_for_messages(discord.dm_channel_id(ana), 2, timeout=30)
-            assert "pepperoni" in replies[-1].content
+    async with (
+        FakeDiscord() as discord,
+        RunningBot(discord_env(tmp_path, fake_model, discord, BOT_WORKERS="2"), tmp_path) as bot,
+    ):
+        workers = [int(pid) for pid in re.findall(r"worker \d ready \(pid (\d+)\)", "".join(bot.seen))]
+        assert len(set(workers)) == 2
+        ana = discord.make_user("ana")
+        await discord.push_dm(ana, "I like pepperoni pizza")
+        await discord.push_dm(ana, "what do I like?")
+        replies = await discord.wait_for_messages(discord.dm_channel_id(ana), 2, timeout=30)
+        assert "pepperoni" in replies[-1].content
 
     assert bot.exit_code == 0, bot.log
     assert "stopped cleanly" in bot.log

@@ -185,12 +185,16 @@ async def test_different_threads_run_concurrently(sqlite_runtime: Runtime, fake_
     assert fake_model.max_in_flight == 5
 
 
+async def _sixty_turns(runtime: Runtime) -> None:
+    for index in range(60):
+        await runtime.service.handle(dm("ana", f"message number {index} with some padding words"))
+
+
 async def test_history_sent_to_the_model_stays_within_budget(
     make_settings: Callable[..., Settings], fake_model: FakeOpenAI
 ) -> None:
     async with open_runtime(make_settings(history_token_budget=400)) as runtime:
-        for index in range(60):
-            await runtime.service.handle(dm("ana", f"message number {index} with some padding words"))
+        await _sixty_turns(runtime)
 
     sent = convert_to_messages(chat_messages(fake_model.last_request()))
     assert count_tokens_approximately(sent) <= 400
@@ -204,8 +208,7 @@ async def test_a_thread_stores_no_more_than_a_prompt_can_show(
     # Older exchanges could never reach the model again; keeping them made every turn load
     # (and hold in memory) a thread twice the size of its prompt.
     async with open_runtime(make_settings(history_token_budget=400)) as runtime:
-        for index in range(60):
-            await runtime.service.handle(dm("ana", f"message number {index} with some padding words"))
+        await _sixty_turns(runtime)
         saved = await runtime.storage.checkpointer.aget_tuple(
             {"configurable": {"thread_id": "console:dm:ana"}}
         )
