@@ -97,7 +97,7 @@ class ChatService:
         self._idle = asyncio.Event()
         self._idle.set()
         self._accepting = True
-        self._run_elsewhere = run_turn
+        self._turn_runner: TurnRunner = run_turn or self.run_turn
 
     async def has_thread(self, thread_id: str) -> bool:
         """Whether the bot already has a conversation in `thread_id` (durable)."""
@@ -120,9 +120,7 @@ class ChatService:
         started = time.perf_counter()
         try:
             async with self._locks.hold(message.thread_id):
-                if self._run_elsewhere is not None:
-                    return await self._run_elsewhere(message, text, prior)
-                return await self.run_turn(message, text, prior)
+                return await self._turn_runner(message, text, prior)
         except Exception:
             log.exception("turn failed in thread %s", message.thread_id)
             return Reply(text=BROKEN_TURN_REPLY, failed=True)

@@ -26,7 +26,7 @@ import sys
 import zlib
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import fields
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +63,7 @@ def turn_payload(
         "id": turn_id,
         "message": fields_,
         "text": text,
-        "prior": [{field.name: getattr(p, field.name) for field in fields(p)} for p in prior],
+        "prior": [asdict(p) for p in prior],
     }
 
 
@@ -191,10 +191,6 @@ class WorkerPool:
         self._count = count
         self._workers: list[_Worker | None] = [None] * count
         self._restarting: list[asyncio.Lock] = [asyncio.Lock() for _ in range(count)]
-
-    @property
-    def size(self) -> int:
-        return self._count
 
     def pids(self) -> list[int]:
         return [worker.pid for worker in self._workers if worker is not None and worker.alive]

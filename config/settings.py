@@ -89,7 +89,7 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: float = Field(default=20.0, ge=0)
 
     # Worker processes that run turns (1: turns run in the main process). Python runs one
-    # core per process; set it to the number of cores to use them all (README, "Scaling").
+    # core per process; set it to the number of cores to use them all (README, "Scaling out").
     bot_workers: int = Field(default=1, ge=1, le=64)
 
     @field_validator(
