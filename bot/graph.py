@@ -27,7 +27,7 @@ from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from pydantic import ValidationError
 
-from bot.history import compaction, fit_to_budget
+from bot.history import history_window
 from bot.memory import MemoryManager, Provenance
 from bot.prompts import MEMORY_TOOLS, delete_memory, save_memory, system_prompt, update_memory
 
@@ -155,7 +155,8 @@ def build_graph(
                 now=datetime.now(UTC),
             )
         )
-        prompt = [system, *fit_to_budget(messages, limits.history_token_budget)]
+        window = history_window(messages, limits.history_token_budget)
+        prompt = [system, *window.prompt]
         tools_allowed = _tool_rounds_this_turn(messages) < limits.max_tool_rounds
         try:
             response = await (model_with_tools if tools_allowed else model).ainvoke(prompt)
@@ -173,7 +174,7 @@ def build_graph(
             response = AIMessage(content=SAVED_ANSWER if saved else EMPTY_ANSWER, id=response.id)
         # A thread stores no more than a prompt can show: older exchanges could never reach
         # the model again, and each turn loads (and holds in memory) the whole stored thread.
-        return {"messages": [*compaction(messages, limits.history_token_budget), response]}
+        return {"messages": [*window.removals, response]}
 
     async def remember(state: MessagesState, config: RunnableConfig) -> dict[str, list[Any]]:
         speaker = Speaker.from_config(config)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, RemoveMessage, ToolMessage
-from langchain_core.messages.utils import count_tokens_approximately, trim_messages
+from langchain_core.messages.utils import count_tokens_approximately
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
 
@@ -47,49 +48,39 @@ def repair_tool_pairs(messages: Sequence[BaseMessage]) -> list[BaseMessage]:
     return repaired
 
 
-def fit_to_budget(messages: Sequence[BaseMessage], max_tokens: int) -> list[BaseMessage]:
-    """The newest messages that fit in `max_tokens`, starting on a human message.
+@dataclass(frozen=True, kw_only=True)
+class HistoryWindow:
+    """What of a thread's history the model sees this turn, and what the stored thread drops."""
 
-    Starting on a human message keeps tool calls and their results together. The current
+    prompt: list[BaseMessage]
+    removals: list[RemoveMessage]
+
+
+def history_window(messages: Sequence[BaseMessage], max_tokens: int) -> HistoryWindow:
+    """The newest whole exchanges that fit in `max_tokens`, and removals for everything older.
+
+    The window starts on a human message, so tool calls stay with their results; the current
     turn (from the last human message on) is always kept, even if it alone is over budget.
-    """
-    repaired = repair_tool_pairs(messages)
-    trimmed = trim_messages(
-        repaired,
-        max_tokens=max_tokens,
-        token_counter=count_tokens_approximately,
-        strategy="last",
-        start_on="human",
-        allow_partial=False,
-    )
-    if trimmed:
-        return list(trimmed)
-    for index in range(len(repaired) - 1, -1, -1):
-        if isinstance(repaired[index], HumanMessage):
-            return repaired[index:]
-    return repaired[-1:]
-
-
-def compaction(messages: Sequence[BaseMessage], max_tokens: int) -> list[RemoveMessage]:
-    """Removals that keep the stored thread within `max_tokens` (approximate).
-
-    Only whole exchanges are dropped (the cut lands on a human message), so what stays is
-    always a valid history. Storing a bounded history keeps each turn's load, memory and
-    disk use flat however long a thread runs; the prompt budget hides older turns anyway.
+    Storing no more than the prompt can show keeps each turn's load, memory and disk use flat
+    however long a thread runs. Each message is counted once (this runs on every model call).
     """
     total = 0
-    cut: int | None = None
+    start: int | None = None
     for index in range(len(messages) - 1, -1, -1):
         total += count_tokens_approximately([messages[index]])
         if total > max_tokens:
             break
         if isinstance(messages[index], HumanMessage):
-            cut = index
-    else:
-        return []
-    if not cut:
-        return []
-    return [RemoveMessage(id=message.id) for message in messages[:cut] if message.id]
+            start = index
+    if start is None:
+        humans = [index for index, message in enumerate(messages) if isinstance(message, HumanMessage)]
+        if not humans:  # not a conversation the bot wrote; show the last message, drop nothing
+            return HistoryWindow(prompt=list(messages[-1:]), removals=[])
+        start = humans[-1]
+    return HistoryWindow(
+        prompt=repair_tool_pairs(messages[start:]),
+        removals=[RemoveMessage(id=message.id) for message in messages[:start] if message.id],
+    )
 
 
 def searchable_text(message: BaseMessage) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -17,8 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import aiosqlite
-from langgraph.checkpoint.base import BaseCheckpointSaver
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import BaseCheckpointSaver, CheckpointTuple, get_checkpoint_id
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+from langgraph.checkpoint.sqlite.utils import load_pending_writes, pending_writes_sql
 from langgraph.store.base import BaseStore, Op, PutOp, Result
 from langgraph.store.sqlite.aio import AsyncSqliteStore
 
@@ -93,6 +96,55 @@ class _ImmediateSqliteStore(AsyncSqliteStore):
                     await self.conn.execute("COMMIT")
 
 
+_LATEST_CHECKPOINT = (
+    "SELECT thread_id, checkpoint_id, parent_checkpoint_id, type, checkpoint, metadata "
+    "FROM checkpoints WHERE thread_id = ? AND checkpoint_ns = ? ORDER BY checkpoint_id DESC LIMIT 1"
+)
+
+
+class _LeanSqliteSaver(AsyncSqliteSaver):
+    """`AsyncSqliteSaver` that loads a thread's latest checkpoint in two database round trips.
+
+    Every turn starts with this load. The stock one takes the saver's lock (so every
+    concurrent turn's load queues behind every other's, and behind writes) and makes six
+    trips to aiosqlite's thread (cursor, execute, fetch, execute, fetch, close). Reads need
+    neither: aiosqlite runs one statement at a time, and a turn never reads a checkpoint
+    that another turn is writing (`ChatService` orders each thread's turns). Loading a
+    specific checkpoint id (history browsing, rare) still goes through the stock code.
+    """
+
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        if get_checkpoint_id(config):
+            return await super().aget_tuple(config)
+        await self.setup()
+        thread_id = str(config["configurable"]["thread_id"])
+        checkpoint_ns = config["configurable"].get("checkpoint_ns", "")
+        rows = list(await self.conn.execute_fetchall(_LATEST_CHECKPOINT, (thread_id, checkpoint_ns)))
+        if not rows:
+            return None
+        _, checkpoint_id, parent_id, type_, checkpoint, metadata = rows[0]
+        writes = await self.conn.execute_fetchall(
+            pending_writes_sql(self._has_task_path), (thread_id, checkpoint_ns, checkpoint_id)
+        )
+
+        def at(checkpoint: str) -> RunnableConfig:
+            return {
+                "configurable": {
+                    "thread_id": thread_id,
+                    "checkpoint_ns": checkpoint_ns,
+                    "checkpoint_id": checkpoint,
+                }
+            }
+
+        return CheckpointTuple(
+            at(checkpoint_id),
+            self.serde.loads_typed((type_, checkpoint)),
+            json.loads(metadata) if metadata is not None else {},
+            at(parent_id) if parent_id else None,
+            load_pending_writes(list(writes), self.serde),
+        )
+
+
 async def _stop_batching(store: BaseStore) -> None:
     """Stop the store's background batching task, which it never stops by itself."""
     task = getattr(store, "_task", None)
@@ -116,7 +168,7 @@ async def _open_sqlite(path: Path) -> AsyncIterator[Storage]:
             stack.push_async_callback(store_conn.close)
         except Exception as exc:  # noqa: BLE001 - reported as a configuration problem
             raise ConfigError(f"DATABASE_URL: cannot open the SQLite file {path} ({exc})") from None
-        checkpointer = AsyncSqliteSaver(saver_conn)
+        checkpointer = _LeanSqliteSaver(saver_conn)
         store = _ImmediateSqliteStore(store_conn)
         stack.push_async_callback(_stop_batching, store)
         await checkpointer.setup()

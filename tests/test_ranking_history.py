@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from langchain_core.messages import AIMessage, HumanMessage, RemoveMessage, ToolMessage
 from langchain_core.messages.utils import count_tokens_approximately
 
-from bot.history import compaction, fit_to_budget, repair_tool_pairs
+from bot.history import history_window, repair_tool_pairs
 from bot.ranking import Candidate, rank, tokens
 
 NOW = datetime(2026, 1, 1)
@@ -58,16 +58,18 @@ def test_repair_drops_unanswered_tool_calls_and_orphans() -> None:
     assert [m.id for m in repair_tool_pairs(messages)] == ["1", "3", "5", "6", "7"]
 
 
-def test_trimming_keeps_the_current_turn_even_over_budget() -> None:
+def test_window_keeps_the_current_turn_even_over_budget() -> None:
     messages = [
         HumanMessage("old " * 500, id="1"),
         AIMessage("ok", id="2"),
         HumanMessage("new " * 500, id="3"),
     ]
-    assert [m.id for m in fit_to_budget(messages, 100)] == ["3"]
+    window = history_window(messages, 100)
+    assert [m.id for m in window.prompt] == ["3"]
+    assert [r.id for r in window.removals] == ["1", "2"]  # the store keeps what a prompt shows
 
 
-def test_compaction_keeps_whole_exchanges_within_the_token_budget() -> None:
+def test_window_keeps_whole_exchanges_within_the_token_budget() -> None:
     messages = []
     for i in range(10):
         messages += [
@@ -75,7 +77,37 @@ def test_compaction_keeps_whole_exchanges_within_the_token_budget() -> None:
             AIMessage(f"answer {i} " * 20, id=f"a{i}"),
         ]
     budget = count_tokens_approximately(messages[-5:])  # room for two and a half exchanges
-    removals = compaction(messages, max_tokens=budget)
-    assert all(isinstance(r, RemoveMessage) for r in removals)
-    assert [r.id for r in removals][-1] == "a7"  # keeps h8 onwards: whole exchanges only
-    assert compaction(messages, max_tokens=10**6) == []
+    window = history_window(messages, max_tokens=budget)
+    assert [m.id for m in window.prompt] == ["h8", "a8", "h9", "a9"]  # whole exchanges only
+    assert all(isinstance(r, RemoveMessage) for r in window.removals)
+    assert [r.id for r in window.removals] == [m.id for m in messages[:16]]
+    assert count_tokens_approximately(window.prompt) <= budget
+    roomy = history_window(messages, max_tokens=10**6)
+    assert roomy.removals == [] and [m.id for m in roomy.prompt] == [m.id for m in messages]
+
+
+def test_window_keeps_a_turn_with_tool_calls_together() -> None:
+    messages = [
+        HumanMessage("hello " * 30, id="h1"),
+        AIMessage("hi", id="a1"),
+        HumanMessage("I moved to Lisbon", id="h2"),
+        AIMessage("", tool_calls=[{"id": "c", "name": "save_memory", "args": {"fact": "x"}}], id="a2"),
+        ToolMessage("Saved.", tool_call_id="c", id="t2"),
+    ]
+    budget = count_tokens_approximately(messages[2:]) + 1
+    window = history_window(messages, max_tokens=budget)
+    assert [m.id for m in window.prompt] == ["h2", "a2", "t2"]
+    assert [r.id for r in window.removals] == ["h1", "a1"]
+
+
+def test_window_over_budget_mid_turn_still_starts_on_the_current_human_message() -> None:
+    messages = [
+        HumanMessage("older", id="h1"),
+        AIMessage("ok", id="a1"),
+        HumanMessage("remember this", id="h2"),
+        AIMessage("", tool_calls=[{"id": "c", "name": "save_memory", "args": {"fact": "y " * 400}}], id="a2"),
+        ToolMessage("Saved. " * 200, tool_call_id="c", id="t2"),
+    ]
+    window = history_window(messages, max_tokens=50)
+    assert [m.id for m in window.prompt] == ["h2", "a2", "t2"]
+    assert [r.id for r in window.removals] == ["h1", "a1"]
