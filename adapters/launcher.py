@@ -8,6 +8,7 @@ import logging
 import signal
 
 from adapters.base import Adapter
+from bot.gc_tuning import tune_for_serving
 from bot.runtime import Runtime
 from config.settings import Settings
 
@@ -55,6 +56,7 @@ async def serve(runtime: Runtime, adapters: list[Adapter], *, stop: asyncio.Even
             await adapter.start()
             started.append(adapter)
             log.info("%s adapter ready", adapter.name)
+        tune_for_serving()
         log.info("bot ready: %s", ", ".join(adapter.name for adapter in started))
         await stop.wait()
         log.info("shutting down: finishing in-flight turns")

@@ -30,6 +30,7 @@ from bench.platforms import slack_bot_process
 from bench.processes import model_process
 from bench.seed_baseline import SeedBot
 from bench.workload import chat_line, direct_message
+from bot.gc_tuning import serving_gc
 from bot.runtime import open_runtime
 
 TARGET_FRACTION = 0.9
@@ -89,14 +90,16 @@ async def _service(
 ) -> dict[str, Any]:
     name = f"concurrency_w{workers}_{n}{'_lockstep' if lockstep else ''}.db"
     settings = bot_settings(model_url, sqlite_url(workdir, name), bot_workers=workers)
-    async with open_runtime(settings) as runtime:
+    # The collector tuned as `python -m bot` tunes it once ready; restored for the next row.
+    with serving_gc():
+        async with open_runtime(settings) as runtime:
 
-        async def one_turn(person: int, text: str) -> None:
-            reply = await runtime.service.handle(direct_message(person, text))
-            if reply.failed:
-                raise RuntimeError(f"turn failed: {reply.text}")
+            async def one_turn(person: int, text: str) -> None:
+                reply = await runtime.service.handle(direct_message(person, text))
+                if reply.failed:
+                    raise RuntimeError(f"turn failed: {reply.text}")
 
-        row = await _rounds(n, rounds, latency, one_turn, lockstep=lockstep)
+            row = await _rounds(n, rounds, latency, one_turn, lockstep=lockstep)
     return {**row, "workers": workers}
 
 

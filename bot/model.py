@@ -24,7 +24,6 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 from langchain_openai import ChatOpenAI, OpenAIEmbeddings
 from openai.resources.chat.completions import AsyncCompletions
-from openai.types.chat import ChatCompletion
 from pydantic import SecretStr
 
 from config.settings import ConfigError, Settings
@@ -52,8 +51,11 @@ class PreparedChatCompletions(AsyncCompletions):
     lists; the SDK's `create()` would walk it again against every message and content-part
     TypedDict of the API to apply aliases and formats the chat request does not have. This
     posts it through the client's public `post()` instead, with the same auth, retries,
-    timeouts and response parsing. Streaming and structured-output requests, which the SDK
-    handles specially, go through the stock `create()`.
+    timeouts and error handling. The answer comes back as the decoded JSON, which
+    langchain-openai reads directly (`_create_chat_result` takes a dict): building the SDK's
+    `ChatCompletion` model only for langchain to dump it back to a dict cost more than the
+    HTTP call. Streaming and structured-output requests, which the SDK handles specially,
+    go through the stock `create()`.
     """
 
     async def create(self, **params: Any) -> Any:
@@ -65,9 +67,8 @@ class PreparedChatCompletions(AsyncCompletions):
             if value is not None and _given(value):
                 options[option] = value
         body = {name: value for name, value in params.items() if _given(value)}
-        return await self._client.post(
-            "/chat/completions", cast_to=ChatCompletion, body=body, options=options
-        )
+        # cast_to=object: the SDK hands back the decoded JSON body as it is.
+        return await self._client.post("/chat/completions", cast_to=object, body=body, options=options)
 
 
 @dataclass(frozen=True)

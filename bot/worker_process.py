@@ -17,6 +17,7 @@ import logging
 import signal
 import sys
 
+from bot.gc_tuning import tune_for_serving
 from bot.logging_setup import configure_logging
 from bot.messages import Reply
 from bot.runtime import open_runtime
@@ -52,6 +53,7 @@ async def serve() -> None:
     configure_logging(settings.log_level, secret_values(settings))
     running: set[asyncio.Task[None]] = set()
     async with open_runtime(settings) as runtime:
+        tune_for_serving()
         out.write(encode(READY))
         await out.drain()
         while line := await reader.readline():

@@ -61,6 +61,33 @@ async def test_prepared_requests_match_the_stock_sdk_byte_for_byte_in_content(
     assert fake_model.auth_headers[-2:] == ["Bearer sk-test", "Bearer sk-test"]
 
 
+@pytest.mark.parametrize(
+    "answer",
+    [
+        Text("a plain answer"),
+        ToolCalls([("save_memory", {"fact": "User likes tea", "topic": "Preferences"})]),
+    ],
+)
+async def test_answers_parse_as_the_stock_sdk_parses_them(
+    fake_model: FakeOpenAI, make_settings, answer: Text | ToolCalls
+) -> None:
+    fake_model.script(answer, answer)
+    stock = await stock_model(fake_model).bind_tools([save_memory]).ainvoke(CONVERSATION)
+    async with open_model_clients(make_settings(bot_model="gpt-4o-mini")) as clients:
+        ours = await clients.chat.bind_tools([save_memory]).ainvoke(CONVERSATION)
+    assert isinstance(stock, AIMessage) and isinstance(ours, AIMessage)
+    assert ours.content == stock.content
+    assert [(c["name"], c["args"]) for c in ours.tool_calls] == [
+        (c["name"], c["args"]) for c in stock.tool_calls
+    ]
+    assert ours.usage_metadata == stock.usage_metadata and ours.usage_metadata is not None
+    for key in ("finish_reason", "model_name", "model_provider"):
+        assert ours.response_metadata[key] == stock.response_metadata[key], key
+    # The SDK's model adds the usage fields the server left out, as None.
+    stock_usage = {k: v for k, v in stock.response_metadata["token_usage"].items() if v is not None}
+    assert ours.response_metadata["token_usage"] == stock_usage
+
+
 async def test_tool_calls_come_back_parsed(fake_model: FakeOpenAI, make_settings) -> None:
     fake_model.script(ToolCalls([("save_memory", {"fact": "User likes tea", "topic": "Preferences"})]))
     async with open_model_clients(make_settings()) as clients:
