@@ -25,6 +25,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import Command
 from pydantic import ValidationError
 
 from bot.history import history_window
@@ -132,7 +133,9 @@ def build_graph(
     limits = limits or Limits()
     model_with_tools = model.bind_tools(list(MEMORY_TOOLS))
 
-    async def respond(state: MessagesState, config: RunnableConfig) -> dict[str, list[Any]]:
+    async def respond(
+        state: MessagesState, config: RunnableConfig
+    ) -> Command[Literal["remember", "__end__"]]:
         speaker = Speaker.from_config(config)
         messages = state["messages"]
         if speaker.is_direct and all(isinstance(message, HumanMessage) for message in messages):
@@ -174,7 +177,13 @@ def build_graph(
             response = AIMessage(content=SAVED_ANSWER if saved else EMPTY_ANSWER, id=response.id)
         # A thread stores no more than a prompt can show: older exchanges could never reach
         # the model again, and each turn loads (and holds in memory) the whole stored thread.
-        return {"messages": [*window.removals, response]}
+        # Unlike the seed, a saved fact goes back to the model (remember -> respond) so the
+        # person gets a real answer. Routing here, not in a conditional edge, spares every
+        # turn a second read of the whole state.
+        return Command(
+            update={"messages": [*window.removals, response]},
+            goto="remember" if has_calls else END,
+        )
 
     async def remember(state: MessagesState, config: RunnableConfig) -> dict[str, list[Any]]:
         speaker = Speaker.from_config(config)
@@ -205,18 +214,10 @@ def build_graph(
             )
         return {"messages": results}
 
-    def route(state: MessagesState) -> Literal["remember", "__end__"]:
-        last = state["messages"][-1]
-        if isinstance(last, AIMessage) and (last.tool_calls or last.invalid_tool_calls):
-            return "remember"
-        return "__end__"
-
     builder = StateGraph(MessagesState)
-    builder.add_node("respond", respond)
+    builder.add_node("respond", respond, destinations=("remember", END))
     builder.add_node("remember", remember)
     builder.add_edge(START, "respond")
-    builder.add_conditional_edges("respond", route, ["remember", END])
-    # Unlike the seed, a saved fact goes back to the model so the person gets a real answer.
     builder.add_edge("remember", "respond")
     return builder.compile(checkpointer=checkpointer, store=memory.store)
 
