@@ -180,10 +180,8 @@ def build_graph(
         # Unlike the seed, a saved fact goes back to the model (remember -> respond) so the
         # person gets a real answer. Routing here, not in a conditional edge, spares every
         # turn a second read of the whole state.
-        return Command(
-            update={"messages": [*window.removals, response]},
-            goto="remember" if has_calls else END,
-        )
+        destination: Literal["remember", "__end__"] = "remember" if has_calls else "__end__"
+        return Command(update={"messages": [*window.removals, response]}, goto=destination)
 
     async def remember(state: MessagesState, config: RunnableConfig) -> dict[str, list[Any]]:
         speaker = Speaker.from_config(config)
