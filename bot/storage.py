@@ -19,7 +19,15 @@ from typing import Any
 
 import aiosqlite
 from langchain_core.runnables import RunnableConfig
-from langgraph.checkpoint.base import BaseCheckpointSaver, CheckpointTuple, get_checkpoint_id
+from langgraph.checkpoint.base import (
+    BaseCheckpointSaver,
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+    get_checkpoint_id,
+    get_checkpoint_metadata,
+)
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from langgraph.checkpoint.sqlite.utils import load_pending_writes, pending_writes_sql
 from langgraph.store.base import BaseStore, Op, PutOp, Result
@@ -96,6 +104,10 @@ class _ImmediateSqliteStore(AsyncSqliteStore):
                     await self.conn.execute("COMMIT")
 
 
+_SAVE_CHECKPOINT = (
+    "INSERT OR REPLACE INTO checkpoints (thread_id, checkpoint_ns, checkpoint_id, "
+    "parent_checkpoint_id, type, checkpoint, metadata) VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
 _LATEST_CHECKPOINT = (
     "SELECT thread_id, checkpoint_id, parent_checkpoint_id, type, checkpoint, metadata "
     "FROM checkpoints WHERE thread_id = ? AND checkpoint_ns = ? ORDER BY checkpoint_id DESC LIMIT 1"
@@ -103,20 +115,27 @@ _LATEST_CHECKPOINT = (
 
 
 class _LeanSqliteSaver(AsyncSqliteSaver):
-    """`AsyncSqliteSaver` that loads a thread's latest checkpoint in two database round trips.
+    """`AsyncSqliteSaver` with fewer trips to aiosqlite's thread, and reads that never queue.
 
-    Every turn starts with this load. The stock one takes the saver's lock (so every
-    concurrent turn's load queues behind every other's, and behind writes) and makes six
-    trips to aiosqlite's thread (cursor, execute, fetch, execute, fetch, close). Reads need
-    neither: aiosqlite runs one statement at a time, and a turn never reads a checkpoint
-    that another turn is writing (`ChatService` orders each thread's turns). Loading a
-    specific checkpoint id (history browsing, rare) still goes through the stock code.
+    Every turn loads its thread's latest checkpoint and saves one. The stock load takes the
+    saver's lock (so every concurrent turn's load queues behind every other's, and behind
+    writes) and makes six trips to aiosqlite's thread (cursor, execute, fetch, execute,
+    fetch, close); here it is two, without the lock. Reads need no lock: aiosqlite runs one
+    statement at a time, and a turn never reads a checkpoint that another turn is writing
+    (`ChatService` orders each thread's turns). A save keeps the lock (the connection's
+    transaction is shared) but makes two trips instead of three. The stock `setup()` takes
+    the lock on every call, even when done; it is skipped once done. Loading a specific
+    checkpoint id (history browsing, rare) goes through the stock code.
     """
+
+    async def _ready(self) -> None:
+        if not self.is_setup:
+            await self.setup()
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         if get_checkpoint_id(config):
             return await super().aget_tuple(config)
-        await self.setup()
+        await self._ready()
         thread_id = str(config["configurable"]["thread_id"])
         checkpoint_ns = config["configurable"].get("checkpoint_ns", "")
         rows = list(await self.conn.execute_fetchall(_LATEST_CHECKPOINT, (thread_id, checkpoint_ns)))
@@ -143,6 +162,40 @@ class _LeanSqliteSaver(AsyncSqliteSaver):
             at(parent_id) if parent_id else None,
             load_pending_writes(list(writes), self.serde),
         )
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        await self._ready()
+        thread_id = str(config["configurable"]["thread_id"])
+        checkpoint_ns = config["configurable"]["checkpoint_ns"]
+        type_, serialized = self.serde.dumps_typed(checkpoint)
+        serialized_metadata = json.dumps(
+            get_checkpoint_metadata(config, metadata), ensure_ascii=False
+        ).encode("utf-8", "ignore")
+        row = (
+            thread_id,
+            checkpoint_ns,
+            checkpoint["id"],
+            config["configurable"].get("checkpoint_id"),
+            type_,
+            serialized,
+            serialized_metadata,
+        )
+        async with self.lock:
+            await self.conn.execute_fetchall(_SAVE_CHECKPOINT, row)
+            await self.conn.commit()
+        return {
+            "configurable": {
+                "thread_id": thread_id,
+                "checkpoint_ns": checkpoint_ns,
+                "checkpoint_id": checkpoint["id"],
+            }
+        }
 
 
 async def _stop_batching(store: BaseStore) -> None:

@@ -55,3 +55,39 @@ async def test_latest_checkpoint_matches_the_stock_saver(tmp_path: Path) -> None
         older = await saver.aget_tuple(stock.parent_config)
         assert older is not None and older.config == stock.parent_config
         assert await saver.aget_tuple({"configurable": {"thread_id": "nobody"}}) is None
+
+
+async def test_saving_writes_the_row_the_stock_saver_writes(tmp_path: Path) -> None:
+    async with open_storage(_database(tmp_path)) as storage:
+        saver = storage.checkpointer
+        assert isinstance(saver, AsyncSqliteSaver)
+        builder = StateGraph(MessagesState)
+
+        async def answer(state: MessagesState) -> dict[str, list[AIMessage]]:
+            return {"messages": [AIMessage("hi")]}
+
+        builder.add_node("answer", answer)
+        builder.add_edge(START, "answer")
+        graph = builder.compile(checkpointer=saver)
+        source: Any = {"configurable": {"thread_id": "source"}}
+        await graph.ainvoke({"messages": [HumanMessage("hello")]}, source)
+        saved = await saver.aget_tuple(source)
+        assert saved is not None
+        rows = {}
+        for thread_id, put in (("lean", saver.aput), ("stock", lambda *a: AsyncSqliteSaver.aput(saver, *a))):
+            config: Any = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
+            returned = await put(config, saved.checkpoint, saved.metadata, {})
+            assert returned == {
+                "configurable": {
+                    "thread_id": thread_id,
+                    "checkpoint_ns": "",
+                    "checkpoint_id": saved.checkpoint["id"],
+                }
+            }
+            async with saver.conn.execute(
+                "SELECT checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint, metadata "
+                "FROM checkpoints WHERE thread_id = ?",
+                (thread_id,),
+            ) as cursor:
+                rows[thread_id] = await cursor.fetchall()
+        assert rows["lean"] == rows["stock"] and len(rows["lean"]) == 1
