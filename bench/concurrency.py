@@ -78,6 +78,18 @@ async def _rounds(
     }
 
 
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far, from /proc (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+
+
 async def _service(
     model_url: str,
     latency: float,
@@ -99,8 +111,13 @@ async def _service(
                 if reply.failed:
                     raise RuntimeError(f"turn failed: {reply.text}")
 
+            # The bot's CPU per turn (this process and its workers), which the machine's speed
+            # and the other processes on it move far less than throughput.
+            pids = runtime.workers.pids() if runtime.workers is not None else []
+            cpu = time.process_time() + sum(_process_cpu_seconds(pid) for pid in pids)
             row = await _rounds(n, rounds, latency, one_turn, lockstep=lockstep)
-    return {**row, "workers": workers}
+            cpu = time.process_time() + sum(_process_cpu_seconds(pid) for pid in pids) - cpu
+    return {**row, "workers": workers, "cpu_ms_per_turn": round(cpu / (n * rounds) * 1000, 2)}
 
 
 async def _slack(model_url: str, latency: float, workdir: Path, n: int, rounds: int) -> dict[str, Any]:

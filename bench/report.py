@@ -101,6 +101,17 @@ def _concurrency(figures: dict[str, Any]) -> list[Row]:
                 _met(workers["fraction_of_ideal"] >= figures["target_fraction"]) if last else "-",
             )
         )
+    largest, pooled_largest = rows["service"][-1], rows["workers"][-1]
+    if "cpu_ms_per_turn" in largest and "cpu_ms_per_turn" in pooled_largest:
+        out.append(
+            (
+                f"2. bot CPU ms per turn at N={largest['n']} (all its processes): in-process / {cores} workers",
+                f"{largest['cpu_ms_per_turn']:.2f} / {pooled_largest['cpu_ms_per_turn']:.2f}",
+                "-",
+                "-",
+                "-",
+            )
+        )
     if rows.get("lockstep"):
         in_process, pooled = rows["lockstep"]
         out.append(

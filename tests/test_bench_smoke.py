@@ -55,9 +55,20 @@ def test_quick_bench_writes_every_figure(tmp_path: Path) -> None:
         assert isinstance(overhead[row]["p50_ms"], float)
         assert isinstance(overhead[row]["p99_ms"], float)
     assert all(isinstance(row["turns_per_s"], float) for row in figures["concurrency"]["rows"]["service"])
+    # CPU per turn counts the worker processes too: a turn cannot cost nothing.
+    for kind in ("service", "workers"):
+        assert all(row["cpu_ms_per_turn"] > 0 for row in figures["concurrency"]["rows"][kind]), kind
     assert isinstance(figures["store_scale"]["rows"]["sqlite"]["p99_ms"], float)
     assert isinstance(figures["footprint"]["rows"]["bot"]["ready_s"], float)
     assert all(n == n for n in numbers_in(figures) if isinstance(n, float)), "a figure is NaN"
     # The table on stdout carries every figure's rows.
-    labels = ("1. overhead", "2. turns/s", "3. prompt tokens", "4. prompt tokens", "5. retrieval", "6. RSS")
+    labels = (
+        "1. overhead",
+        "2. turns/s",
+        "2. bot CPU ms per turn",
+        "3. prompt tokens",
+        "4. prompt tokens",
+        "5. retrieval",
+        "6. RSS",
+    )
     assert all(label in done.stdout for label in labels), done.stdout
