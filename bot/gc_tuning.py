@@ -3,8 +3,8 @@
 A turn allocates thousands of short-lived objects (messages, pydantic models, request
 dicts). With CPython's default young-generation threshold (700 allocations) the collector
 runs several times per turn, and every few runs it walks the roughly 190,000 objects that
-the libraries created at import time. Measured at 100 conversations, that was about a
-tenth of a turn's CPU (`bench/README.md`, figure 2).
+the libraries created at import time. Measured at 100 conversations, that was 12-14% of a
+turn's CPU (`bench/README.md`, figure 2, step 10).
 
 Freezing what exists once the process is up takes those objects out of every later
 collection, and a larger young generation makes collections rarer. Reference cycles are
@@ -30,7 +30,10 @@ def tune_for_serving() -> None:
 
 @contextmanager
 def serving_gc() -> Iterator[None]:
-    """`tune_for_serving` for the block, then the collector as it was (benchmarks, tests)."""
+    """`tune_for_serving` for the block; then unfreeze everything and restore the thresholds.
+
+    For benchmarks and tests that share a process with code which never froze anything.
+    """
     thresholds = gc.get_threshold()
     tune_for_serving()
     try:
