@@ -116,6 +116,25 @@ def _last_human_text(messages: list[AnyMessage]) -> str:
     return ""
 
 
+def _as_stored(response: BaseMessage) -> AIMessage:
+    """The model's answer as the thread keeps it: what a later prompt sends back, no more.
+
+    langchain-openai attaches token counts, model name, fingerprint and finish reason to
+    every answer. A stored thread is loaded (and each message rebuilt) on every turn, and
+    a few hundred turns are in flight at once, so that metadata cost a third of a full
+    thread's bytes and load time for nothing a prompt uses (`bench/README.md`, figure 6).
+    """
+    if not isinstance(response, AIMessage):
+        return AIMessage(content=message_text(response))
+    return AIMessage(
+        content=response.content,
+        additional_kwargs=response.additional_kwargs,
+        tool_calls=response.tool_calls,
+        invalid_tool_calls=response.invalid_tool_calls,
+        id=response.id,
+    )
+
+
 def _describe_failure(exc: BaseException) -> str:
     """Exception type and HTTP status only: provider messages can echo key fragments."""
     status = getattr(exc, "status_code", None)
@@ -166,8 +185,7 @@ def build_graph(
         except Exception as exc:  # noqa: BLE001 - any model failure gets the same kind reply
             log.error("model call failed for thread %s: %s", speaker.thread_id, _describe_failure(exc))
             response = AIMessage(content=APOLOGY, additional_kwargs={MODEL_FAILED: True})
-        if not isinstance(response, AIMessage):
-            response = AIMessage(content=message_text(response))
+        response = _as_stored(response)
         if not tools_allowed and (response.tool_calls or response.invalid_tool_calls):
             # Out of tool rounds: whatever the model asked for, this turn ends with words.
             response = AIMessage(content=message_text(response), id=response.id)

@@ -14,6 +14,8 @@ aiohttp (`openai.DefaultAioHttpClient`), closed when the runtime closes. Two mea
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -71,6 +73,24 @@ class PreparedChatCompletions(AsyncCompletions):
         return await self._client.post("/chat/completions", cast_to=object, body=body, options=options)
 
 
+class TurnFreeHttpClient(openai.DefaultAioHttpClient):
+    """The SDK's aiohttp-backed HTTP client, sending every request outside the caller's context.
+
+    asyncio callbacks keep the context they were created in. A pooled connection's read
+    callback and the pool's clean-up timer are created while some request is being sent,
+    which is inside a turn: its context holds the turn's LangGraph run (config, loaded
+    history, the whole loop), and the connection lives on for later turns. So every
+    keep-alive connection pinned a finished turn's state: at 100 turns in flight, 100
+    threads' histories stayed in memory after their turns ended (`bench/README.md`,
+    figure 6). Run in an empty context, the connections hold nothing of any turn.
+    """
+
+    async def send(self, request: Any, **kwargs: Any) -> Any:
+        send = super().send(request, **kwargs)
+        # Awaiting the task passes cancellation (timeouts, shutdown) through to it.
+        return await asyncio.get_running_loop().create_task(send, context=contextvars.Context())
+
+
 @dataclass(frozen=True)
 class ModelClients:
     chat: BaseChatModel
@@ -90,7 +110,7 @@ def _openai_client(settings: Settings) -> openai.AsyncOpenAI:
         base_url=settings.openai_base_url,
         timeout=settings.model_timeout_seconds,
         max_retries=settings.model_max_retries,
-        http_client=openai.DefaultAioHttpClient(),
+        http_client=TurnFreeHttpClient(),
     )
 
 

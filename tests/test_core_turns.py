@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Callable
 
 import pytest
@@ -242,3 +243,38 @@ async def test_old_checkpoints_are_pruned_as_a_thread_runs(runtime: Runtime) -> 
     assert 1 <= len(checkpoints) <= 8 < turns
     latest = checkpoints[0].checkpoint["channel_values"]["messages"]
     assert [m.content for m in latest if m.type == "human"] == [f"message {i}" for i in range(turns)]
+
+
+async def test_a_stored_answer_keeps_only_what_a_later_prompt_sends(runtime: Runtime) -> None:
+    # langchain-openai adds token counts, model name, fingerprint and finish reason to every
+    # answer; stored, they were a third of a thread's bytes, loaded again on every turn.
+    await runtime.service.handle(dm("ana", "I live in Lisbon"))
+    await runtime.service.handle(dm("ana", "what do you know?"))
+    saved = await runtime.storage.checkpointer.aget_tuple({"configurable": {"thread_id": "console:dm:ana"}})
+    assert saved is not None
+    answers = [m for m in saved.checkpoint["channel_values"]["messages"] if isinstance(m, AIMessage)]
+    assert [bool(m.tool_calls) for m in answers] == [True, False, False]
+    assert answers[0].tool_calls[0]["args"]["fact"] == "User lives in Lisbon"
+    assert answers[-1].content.startswith("You said: what do you know?")
+    for answer in answers:
+        assert answer.response_metadata == {}
+        assert answer.usage_metadata is None
+
+
+async def test_a_finished_turn_leaves_nothing_of_itself_in_memory(sqlite_runtime: Runtime) -> None:
+    # Pooled model connections kept the asyncio context of the turn that opened them, and with
+    # it that turn's whole LangGraph run (config, loaded history): one per connection.
+    from langgraph.pregel._loop import AsyncPregelLoop
+
+    async def alive() -> int:
+        for _ in range(3):
+            await asyncio.sleep(0)  # finished tasks' done-callbacks run
+        gc.collect()
+        return sum(isinstance(o, AsyncPregelLoop) for o in gc.get_objects())
+
+    before = await alive()
+    for round_index in range(3):
+        await asyncio.gather(
+            *(sqlite_runtime.service.handle(dm(f"p{i}", f"round {round_index}")) for i in range(10))
+        )
+    assert await alive() == before

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import gc
 import warnings
+import weakref
 from typing import Any
 
 import pytest
@@ -137,3 +140,29 @@ async def test_closing_releases_every_connection(fake_model: FakeOpenAI, make_se
     assert not [w for w in caught if issubclass(w.category, ResourceWarning)], [
         str(w.message) for w in caught
     ]
+
+
+async def test_a_model_call_keeps_nothing_of_its_callers_context(
+    fake_model: FakeOpenAI, make_settings
+) -> None:
+    # asyncio callbacks keep the context they were made in; the pooled connection opened by a
+    # call outlives it, and a turn's context holds that turn's whole graph run.
+    class TurnState:
+        pass
+
+    holder: contextvars.ContextVar[TurnState] = contextvars.ContextVar("turn_state")
+
+    async def one_call() -> weakref.ref[TurnState]:
+        state = TurnState()
+        holder.set(state)
+        await clients.chat.ainvoke(CONVERSATION)
+        return weakref.ref(state)
+
+    async with open_model_clients(make_settings(bot_model="gpt-4o-mini")) as clients:
+        # Each call in a context of its own, as each turn runs in its own task.
+        refs = await asyncio.gather(*(asyncio.create_task(one_call()) for _ in range(3)))
+        for _ in range(3):
+            await asyncio.sleep(0)  # the finished tasks' done-callbacks run
+        gc.collect()
+        assert [ref() for ref in refs] == [None, None, None]
+        assert len(fake_model.requests) == 3
