@@ -8,7 +8,7 @@ import logging
 import signal
 
 from adapters.base import Adapter
-from bot.gc_tuning import tune_for_serving
+from bot.gc_tuning import paused_for_imports, tune_for_serving
 from bot.runtime import Runtime
 from config.settings import Settings
 
@@ -32,11 +32,13 @@ def build_adapters(settings: Settings, runtime: Runtime, *, slack_http: bool = F
     """One adapter per platform whose credentials are present."""
     adapters: list[Adapter] = []
     if settings.slack_configured:
-        from adapters.slack_adapter import SlackAdapter
+        with paused_for_imports():
+            from adapters.slack_adapter import SlackAdapter
 
         adapters.append(SlackAdapter(runtime.service, settings, http_mode=True if slack_http else None))
     if settings.discord_configured:
-        from adapters.discord_adapter import DiscordAdapter
+        with paused_for_imports():
+            from adapters.discord_adapter import DiscordAdapter
 
         adapters.append(DiscordAdapter(runtime.service, settings))
     return adapters

@@ -105,6 +105,9 @@ class SlackAdapter:
         self.client = AsyncWebClient(**client_args)
         secret = settings.slack_signing_secret
         self.app = AsyncApp(
+            # Without a name, Bolt names the app after its caller's file via inspect.stack(),
+            # which reads every frame's source: a quarter of a second of each start-up.
+            name="memory-bot",
             client=self.client,
             signing_secret=secret.get_secret_value() if secret else "",
             logger=logging.getLogger("slack_bolt"),

@@ -21,13 +21,15 @@ import logging
 import signal
 import sys
 
-from bot.gc_tuning import tune_for_serving
-from bot.logging_setup import configure_logging
-from bot.messages import Reply
-from bot.runtime import open_runtime
-from bot.service import BROKEN_TURN_REPLY, ChatService
-from bot.workers import LINE_LIMIT, READY, encode, reply_payload, turn_from
-from config.settings import Settings, secret_values
+from bot.gc_tuning import paused_for_imports, tune_for_serving
+
+with paused_for_imports():
+    from bot.logging_setup import configure_logging
+    from bot.messages import Reply
+    from bot.runtime import open_runtime
+    from bot.service import BROKEN_TURN_REPLY, ChatService
+    from bot.workers import LINE_LIMIT, READY, encode, reply_payload, turn_from
+    from config.settings import Settings, secret_values
 
 log = logging.getLogger("bot.worker")
 

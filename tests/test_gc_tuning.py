@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 
-from bot.gc_tuning import YOUNG_GENERATION_THRESHOLD, serving_gc
+from bot.gc_tuning import YOUNG_GENERATION_THRESHOLD, paused_for_imports, serving_gc
 
 
 def test_serving_gc_freezes_start_up_objects_and_restores_the_collector() -> None:
@@ -19,3 +19,27 @@ def test_serving_gc_freezes_start_up_objects_and_restores_the_collector() -> Non
         assert gc.collect() >= 1  # cycles are still collected
     assert gc.get_freeze_count() == 0
     assert gc.get_threshold() == before
+
+
+def test_imports_run_without_collections_and_the_collector_comes_back() -> None:
+    collections: list[int] = []
+
+    def count(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            collections.append(info["generation"])
+
+    gc.callbacks.append(count)
+    try:
+        with paused_for_imports():
+            assert not gc.isenabled()
+            garbage = [[] for _ in range(50_000)]  # far past the young generation's threshold
+            del garbage
+        assert collections == []
+        assert gc.isenabled()
+        gc.disable()
+        with paused_for_imports():
+            pass
+        assert not gc.isenabled()  # a collector someone else turned off stays off
+    finally:
+        gc.enable()
+        gc.callbacks.remove(count)
