@@ -14,6 +14,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
@@ -129,6 +130,20 @@ class SlackAdapter:
         """Learn who we are (`auth.test`), then connect; returns once events can arrive."""
         if self._started:
             return
+        # Without a session of its own, slack_sdk opens (and closes) a connection for every
+        # Web API call: a TCP and TLS handshake with Slack before each reply it posts.
+        self.client.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.client.timeout))
+        try:
+            await self._connect()
+        except BaseException:
+            await self._close_session()
+            raise
+        self._started = True
+        log.info(
+            "Slack adapter ready (%s mode, team %s)", "socket" if self.socket_mode else "HTTP", self.team_id
+        )
+
+    async def _connect(self) -> None:
         try:
             auth = await self.client.auth_test()
         except SlackApiError as exc:
@@ -139,10 +154,11 @@ class SlackAdapter:
             await self._start_socket_mode()
         else:
             await self._start_http_mode()
-        self._started = True
-        log.info(
-            "Slack adapter ready (%s mode, team %s)", "socket" if self.socket_mode else "HTTP", self.team_id
-        )
+
+    async def _close_session(self) -> None:
+        session, self.client.session = self.client.session, None
+        if session is not None:
+            await session.close()
 
     async def _start_socket_mode(self) -> None:
         assert self.settings.slack_app_token is not None
@@ -190,6 +206,7 @@ class SlackAdapter:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+        await self._close_session()
         self._started = False
 
     # ------------------------------------------------------------------ Bolt listeners

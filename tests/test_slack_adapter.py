@@ -178,6 +178,18 @@ async def test_direct_message_is_answered_in_the_dm(bot: SlackAdapter, slack: Fa
     assert replies[1].text.startswith("You said: second message")
 
 
+async def test_web_api_calls_reuse_one_connection(bot: SlackAdapter, slack: FakeSlack) -> None:
+    # slack_sdk without a session opened a new connection (a TLS handshake, on real Slack)
+    # for each call: auth.test, users.info, and a placeholder and an update per reply.
+    for index in range(4):
+        await slack.send_message("D1", f"message {index}", user="U1")
+        await slack.wait_for_messages(channel="D1", thread_ts=None, count=index + 1)
+    web_calls = [call for call in slack.calls if call != "apps.connections.open"]
+    assert len(web_calls) >= 9
+    # The placeholder goes out while the turn runs, so two may be open at once; never one per call.
+    assert len(slack.api_peers) <= 3
+
+
 async def test_redelivered_event_gives_no_second_reply(bot: SlackAdapter, slack: FakeSlack) -> None:
     event = slack.message_event("D1", "are you there?", user="U1")
     await slack.send_event(event, event_id="EvSAME")

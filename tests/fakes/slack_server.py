@@ -132,6 +132,9 @@ class FakeSlack:
         self.ephemeral: list[JsonDict] = []  # chat.postEphemeral arguments
         self.responses: list[ResponsePost] = []  # response_url posts
         self.calls: list[str] = []  # every Web API method called, in order
+        self.api_peers: set[tuple[str, int]] = (
+            set()
+        )  # client (host, port) of every Web API call: its TCP connections
         self.unknown_calls: list[str] = []
         self.connections_opened = 0  # apps.connections.open successes
         self.sockets_opened = 0  # websockets accepted, ever
@@ -320,6 +323,9 @@ class FakeSlack:
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         self.calls.append(method)
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        if peer:
+            self.api_peers.add((str(peer[0]), int(peer[1])))
         args: JsonDict = dict(request.query)
         if request.method == "POST" and request.can_read_body:
             raw = await request.text()
