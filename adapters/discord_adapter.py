@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -31,6 +31,7 @@ from config.settings import ConfigError, Settings
 
 if TYPE_CHECKING:
     from bot.memory import Fact
+    from bot.messages import Reply
     from bot.service import ChatService
 
 log = logging.getLogger(__name__)
@@ -265,8 +266,7 @@ class DiscordAdapter:
                 if has_attachments(payload):
                     await target.send(TEXT_ONLY)
                 return
-            async with target.typing():
-                reply = await self._service.handle(incoming)
+            reply = await _typing_while(target, self._service.handle(incoming))
             for chunk in split_message(reply.text, MESSAGE_LIMIT):
                 await target.send(chunk, allowed_mentions=discord.AllowedMentions.none())
         except discord.Forbidden as exc:
@@ -352,6 +352,25 @@ class DiscordAdapter:
 
 # Errors no retry can fix: the token or the intents are wrong.
 _FATAL = (discord.LoginFailure, discord.PrivilegedIntentsRequired)
+
+
+async def _typing_while(target: discord.abc.Messageable, turn: Awaitable[Reply]) -> Reply:
+    """Run `turn` with "typing…" shown; the indicator's request never delays or sinks the turn.
+
+    discord.py's `typing()` waits for its first request before its block starts: the turn
+    starts now instead, and runs while that request is out. If the indicator fails (no
+    permission, rate limit), the turn still finishes and its reply is still posted.
+    """
+    running = asyncio.ensure_future(turn)
+    try:
+        async with target.typing():
+            return await running
+    except discord.HTTPException as exc:
+        log.debug("discord: the typing indicator failed (HTTP %s)", exc.status)
+        return await running
+    finally:
+        if not running.done():
+            running.cancel()
 
 
 async def _stay_connected(client: discord.Client) -> None:

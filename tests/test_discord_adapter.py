@@ -80,6 +80,26 @@ async def test_dm_conversation(world: World) -> None:
     assert discord.unhandled_requests == []
 
 
+async def test_the_turn_runs_while_the_typing_indicator_is_on_its_way(world: World) -> None:
+    # discord.py's typing() waits for its request before its block runs; the turn must not.
+    discord, openai = world.discord, world.openai
+    discord.typing_gate = asyncio.Event()
+    await discord.push_dm(world.ana, "hello there")
+    await discord.wait_for_typing(discord.dm_channel_id(world.ana))
+    await openai.wait_for_requests(1)  # the model is asked while the typing request is still held
+    discord.typing_gate.set()
+    [reply] = await discord.wait_for_messages(discord.dm_channel_id(world.ana), 1)
+    assert reply.content.startswith("You said: hello there")
+
+
+async def test_a_failing_typing_indicator_still_gets_the_reply_posted(world: World) -> None:
+    discord = world.discord
+    discord.typing_status = 400
+    await discord.push_dm(world.ana, "hello there")
+    [reply] = await discord.wait_for_messages(discord.dm_channel_id(world.ana), 1)
+    assert reply.content.startswith("You said: hello there")
+
+
 async def test_fake_gateway_speaks_zlib_stream(fakes: tuple[FakeDiscord, FakeOpenAI]) -> None:
     discord = fakes[0]
     async with (

@@ -203,6 +203,8 @@ class FakeDiscord:
         self.messages: list[SentMessage] = []
         self.interaction_responses: list[InteractionResponse] = []
         self.typing_calls: list[int] = []
+        self.typing_gate: asyncio.Event | None = None  # when given, typing requests wait for it
+        self.typing_status: int | None = None  # when given, typing requests fail with this status
         self.threads: list[dict[str, Any]] = []
         self.command_syncs: list[CommandSync] = []
         self.unhandled_requests: list[tuple[str, str]] = []
@@ -744,6 +746,11 @@ class FakeDiscord:
                 if int(channel_id) in self.forbidden_channels:
                     return _json(MISSING_PERMISSIONS, status=403)
                 self.typing_calls.append(int(channel_id))
+                await self._notify()
+                if self.typing_gate is not None:
+                    await self.typing_gate.wait()
+                if self.typing_status is not None:
+                    return _json({"message": "typing failed", "code": 0}, status=self.typing_status)
                 return web.Response(status=204)
             case "POST", ["channels", channel_id, "messages"]:
                 if int(channel_id) in self.forbidden_channels:
