@@ -2,6 +2,11 @@
 
 Same workload for every row: `threads` DM conversations, `turns` plain text turns each,
 round-robin, one at a time. Per turn: wall time minus the fake model's own handling time.
+
+The platform rows run `python -m bot` as a child process, as it is deployed, against the
+fake Slack or Discord and the fake model in this process: a real platform and model are
+remote, so their servers' work does not land on the bot's process. The `ChatService` row
+runs the core in this process with the collector tuned as `python -m bot` tunes it.
 """
 
 from __future__ import annotations
@@ -13,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from bench.measure import Figures, TimedFakeOpenAI, bot_settings, ratio, sqlite_url, summary_ms
-from bench.platforms import discord_bot, slack_bot
+from bench.platforms import discord_bot_process, slack_bot_process
 from bench.seed_baseline import SeedBot
 from bench.workload import chat_line, direct_message
+from bot.gc_tuning import serving_gc
 from bot.runtime import open_runtime
 
 TARGET_P50_MS = 10.0
@@ -66,7 +72,8 @@ async def _service_row(model: TimedFakeOpenAI, workdir: Path, threads: int, turn
                 raise RuntimeError(f"turn failed: {reply.text}")
             return time.perf_counter() - started
 
-        return await _timed_turns(model, threads, turns, one_turn)
+        with serving_gc():
+            return await _timed_turns(model, threads, turns, one_turn)
 
 
 async def _platform_row(
@@ -75,8 +82,8 @@ async def _platform_row(
     people = threads + WARMUP_TURNS
     url = sqlite_url(workdir, f"overhead_{platform}.db")
     try:
-        opener = slack_bot if platform == "slack" else discord_bot
-        async with opener(model.base_url, url, people) as driver:
+        opener = slack_bot_process if platform == "slack" else discord_bot_process
+        async with opener(model.base_url, url, people, workdir) as (driver, _child):
             return await _timed_turns(model, threads, turns, driver.dm)
     except Exception as exc:  # a platform row must not sink the others
         return {"error": f"{type(exc).__name__}: {exc}"[:300]}

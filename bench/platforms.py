@@ -1,4 +1,4 @@
-"""Drive the real Slack and Discord adapters through the test suite's fake platforms.
+"""Drive `python -m bot` (the real Slack and Discord adapters) through the test suite's fake platforms.
 
 Each harness sends one DM as a person and waits until the bot's final reply is posted at
 the fake, so a turn is timed from "event pushed" to "reply observed", as a person sees it.
@@ -12,11 +12,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Protocol
 
-from adapters.discord_adapter import DiscordAdapter
-from adapters.slack_adapter import SlackAdapter
-from bench.measure import bot_settings
 from bench.processes import Child, bot_process
-from bot.runtime import open_runtime
 from tests.fakes.discord_server import FakeDiscord, FakeUser
 from tests.fakes.slack_server import FakeSlack
 
@@ -70,49 +66,16 @@ class DiscordDriver:
         return time.perf_counter() - started
 
 
-@asynccontextmanager
-async def slack_bot(model_url: str, database_url: str, people: int) -> AsyncIterator[SlackDriver]:
-    """The Slack adapter in Socket Mode against a fake Slack, with `people` DM channels."""
-    async with FakeSlack() as slack:
-        settings = bot_settings(
-            model_url,
-            database_url,
-            slack_bot_token=slack.bot_token,
-            slack_app_token=slack.app_token,
-            slack_api_url=slack.api_url,
-        )
-        async with open_runtime(settings) as runtime:
-            driver = SlackDriver(slack)
-            driver.prepare(people)
-            adapter = SlackAdapter(runtime.service, settings)
-            await adapter.start()
-            try:
-                await slack.wait_connected()
-                yield driver
-            finally:
-                await adapter.stop()
-
-
-@asynccontextmanager
-async def discord_bot(model_url: str, database_url: str, people: int) -> AsyncIterator[DiscordDriver]:
-    """The Discord adapter against a fake Discord gateway and REST API, with `people` people."""
-    async with FakeDiscord() as discord:
-        settings = bot_settings(
-            model_url,
-            database_url,
-            discord_token=discord.token,
-            discord_api_url=discord.api_url,
-            discord_gateway_url=discord.gateway_url,
-        )
-        async with open_runtime(settings) as runtime:
-            driver = DiscordDriver(discord)
-            driver.prepare(people)
-            adapter = DiscordAdapter(runtime.service, settings, guild_ready_timeout=0.05)
-            await adapter.start()
-            try:
-                yield driver
-            finally:
-                await adapter.stop()
+def _bot_env(model_url: str, database_url: str, workers: int, platform: dict[str, str]) -> dict[str, str]:
+    return {
+        "OPENAI_API_KEY": "sk-bench",
+        "OPENAI_BASE_URL": model_url,
+        "MODEL_MAX_RETRIES": "0",
+        "DATABASE_URL": database_url,
+        "LOG_LEVEL": "INFO",
+        "BOT_WORKERS": str(workers),
+        **platform,
+    }
 
 
 @asynccontextmanager
@@ -123,17 +86,28 @@ async def slack_bot_process(
     async with FakeSlack() as slack:
         driver = SlackDriver(slack)
         driver.prepare(people)
-        env = {
-            "OPENAI_API_KEY": "sk-bench",
-            "OPENAI_BASE_URL": model_url,
-            "MODEL_MAX_RETRIES": "0",
-            "DATABASE_URL": database_url,
+        platform = {
             "SLACK_BOT_TOKEN": slack.bot_token,
             "SLACK_APP_TOKEN": slack.app_token,
             "SLACK_API_URL": slack.api_url,
-            "LOG_LEVEL": "INFO",
-            "BOT_WORKERS": str(workers),
         }
-        async with bot_process(env, cwd) as child:
+        async with bot_process(_bot_env(model_url, database_url, workers, platform), cwd) as child:
             await slack.wait_connected()
+            yield driver, child
+
+
+@asynccontextmanager
+async def discord_bot_process(
+    model_url: str, database_url: str, people: int, cwd: Path, *, workers: int = 1
+) -> AsyncIterator[tuple[DiscordDriver, Child]]:
+    """`python -m bot` in its own process, on the gateway of a fake Discord in this one."""
+    async with FakeDiscord() as discord:
+        driver = DiscordDriver(discord)
+        driver.prepare(people)
+        platform = {
+            "DISCORD_TOKEN": discord.token,
+            "DISCORD_API_URL": discord.api_url,
+            "DISCORD_GATEWAY_URL": discord.gateway_url,
+        }
+        async with bot_process(_bot_env(model_url, database_url, workers, platform), cwd) as child:
             yield driver, child
