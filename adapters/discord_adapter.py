@@ -355,22 +355,25 @@ _FATAL = (discord.LoginFailure, discord.PrivilegedIntentsRequired)
 
 
 async def _typing_while(target: discord.abc.Messageable, turn: Awaitable[Reply]) -> Reply:
-    """Run `turn` with "typing…" shown; the indicator's request never delays or sinks the turn.
+    """Run `turn` with "typing…" shown; the indicator never delays or sinks the reply.
 
-    discord.py's `typing()` waits for its first request before its block starts: the turn
-    starts now instead, and runs while that request is out. If the indicator fails (no
-    permission, rate limit), the turn still finishes and its reply is still posted.
+    discord.py's `typing()` waits for its first request (and any rate-limit retry of it)
+    before its block starts; here the indicator runs beside the turn instead, and stops
+    when the turn is done, whatever state its own requests are in.
     """
-    running = asyncio.ensure_future(turn)
+    typing = asyncio.create_task(_show_typing(target))
+    try:
+        return await turn
+    finally:
+        typing.cancel()
+
+
+async def _show_typing(target: discord.abc.Messageable) -> None:
     try:
         async with target.typing():
-            return await running
-    except discord.HTTPException as exc:
-        log.debug("discord: the typing indicator failed (HTTP %s)", exc.status)
-        return await running
-    finally:
-        if not running.done():
-            running.cancel()
+            await asyncio.Future()  # until the turn is done and this task is cancelled
+    except Exception as exc:  # noqa: BLE001 - only decoration failed; the reply still goes out
+        log.debug("discord: the typing indicator failed (%s)", type(exc).__name__)
 
 
 async def _stay_connected(client: discord.Client) -> None:

@@ -76,13 +76,12 @@ class PreparedChatCompletions(AsyncCompletions):
 class TurnFreeHttpClient(openai.DefaultAioHttpClient):
     """The SDK's aiohttp-backed HTTP client, sending every request outside the caller's context.
 
-    asyncio callbacks keep the context they were created in. A pooled connection's read
-    callback and the pool's clean-up timer are created while some request is being sent,
-    which is inside a turn: its context holds the turn's LangGraph run (config, loaded
-    history, the whole loop), and the connection lives on for later turns. So every
-    keep-alive connection pinned a finished turn's state: at 100 turns in flight, 100
-    threads' histories stayed in memory after their turns ended (`bench/README.md`,
-    figure 6). Run in an empty context, the connections hold nothing of any turn.
+    An asyncio callback keeps the context it was created in, and a turn's context holds its
+    whole LangGraph run (config, loaded history, the loop). Two kinds of callback made while
+    a request is sent outlive the turn: a cancelled timeout timer stays in the event loop's
+    heap until its deadline, and a pooled connection's read callback lives as long as the
+    connection. Together they kept one or two finished turns alive per turn in flight
+    (`bench/README.md`, figure 6). Sent from an empty context, they hold nothing of a turn.
     """
 
     async def send(self, request: Any, **kwargs: Any) -> Any:

@@ -241,7 +241,6 @@ class FakeOpenAI:
         self._runner: web.AppRunner | None = None
         self.in_flight = 0
         self.max_in_flight = 0
-        self._received = asyncio.Condition()
 
     # -- lifecycle
 
@@ -296,21 +295,6 @@ class FakeOpenAI:
         self.auth_headers.clear()
         self._script.clear()
         self.max_in_flight = self.in_flight
-
-    async def wait_for_requests(self, count: int = 1, timeout: float = 10.0) -> list[dict[str, Any]]:
-        """Wait until `count` chat requests have arrived (answered or not); returns them all."""
-
-        async def arrived() -> list[dict[str, Any]]:
-            async with self._received:
-                await self._received.wait_for(lambda: len(self.requests) >= count)
-                return list(self.requests)
-
-        try:
-            return await asyncio.wait_for(arrived(), timeout)
-        except TimeoutError:
-            raise AssertionError(
-                f"timed out: wanted {count} chat requests, have {len(self.requests)}"
-            ) from None
 
     def last_request(self) -> dict[str, Any]:
         """The most recent chat request body."""
@@ -381,8 +365,6 @@ class FakeOpenAI:
         if isinstance(body, web.Response):
             return body
         self.requests.append(body)
-        async with self._received:
-            self._received.notify_all()
         step = self._script.popleft() if self._script else None
         if isinstance(step, Drop):
             if request.transport is not None:
