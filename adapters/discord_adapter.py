@@ -392,9 +392,22 @@ async def _stay_connected(client: discord.Client) -> None:
         except Exception as exc:  # noqa: BLE001 - any other error: connect again, not go deaf
             if client.is_closed():
                 return
+            await _drop_socket(client)
             log.error("discord gateway failed (%s); reconnecting in %.0f s", type(exc).__name__, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 60.0)
+
+
+async def _drop_socket(client: discord.Client) -> None:
+    """Close the gateway socket `connect()` gave up on, and with it its heartbeat thread.
+
+    discord.py stops a socket's heartbeat thread on the errors it handles itself; after any
+    other, the thread lived on, beating on a dead socket, one more per error.
+    """
+    socket = client.ws
+    if socket is not None:
+        with contextlib.suppress(Exception):
+            await socket.close(code=4000)  # 4000, not 1000: the session can still be resumed
 
 
 def _log_gateway_end(task: asyncio.Task[None]) -> None:

@@ -5,8 +5,10 @@ nothing wrong is stored, and the bot keeps answering."""
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
+from discord.gateway import KeepAliveHandler
 
 from bot.service import EMPTY_TEXT_REPLY
 from tests.fakes.openai_server import message_text
@@ -120,6 +122,7 @@ async def test_discord_survives_a_frame_with_a_lone_surrogate(
 ) -> None:
     discord, ana = discord_world.discord, discord_world.ana
     identified = discord.identify_count
+    heartbeats = _heartbeat_threads()
     await discord.push_dm(discord_world.bo, SURROGATES)
     tally.inputs_tried += 1
     # discord.py cannot decode the frame and its connect() ends; the adapter connects again.
@@ -127,6 +130,12 @@ async def test_discord_survives_a_frame_with_a_lone_surrogate(
     await discord.push_dm(ana, "anyone there?")
     [reply] = await discord.wait_for_messages(discord.dm_channel_id(ana), 1, timeout=5)
     assert reply.content.startswith("You said: anyone there?")
+    # The socket given up on stopped its heartbeat thread: one per socket, not one more per error.
+    assert _heartbeat_threads() == heartbeats == 1
+
+
+def _heartbeat_threads() -> int:
+    return sum(isinstance(thread, KeepAliveHandler) for thread in threading.enumerate())
 
 
 async def test_discord_junk_forget_phrase(discord_world: DiscordWorld, tally: Tally) -> None:
