@@ -21,7 +21,7 @@ import logging
 import signal
 import sys
 
-from bot.gc_tuning import paused_for_imports, tune_for_serving
+from bot.gc_tuning import freeze_what_exists, paused_for_imports, tune_for_serving
 
 with paused_for_imports():
     from bot.logging_setup import configure_logging
@@ -30,6 +30,8 @@ with paused_for_imports():
     from bot.service import BROKEN_TURN_REPLY, ChatService
     from bot.workers import LINE_LIMIT, READY, encode, reply_payload, turn_from
     from config.settings import Settings, secret_values
+
+    freeze_what_exists()  # before the collector is back on: it would walk them all at once
 
 log = logging.getLogger("bot.worker")
 
