@@ -85,9 +85,9 @@ class TurnFreeHttpClient(openai.DefaultAioHttpClient):
     """
 
     async def send(self, request: Any, **kwargs: Any) -> Any:
-        send = super().send(request, **kwargs)
+        exchange = super().send(request, **kwargs)
         # Awaiting the task passes cancellation (timeouts, shutdown) through to it.
-        return await asyncio.get_running_loop().create_task(send, context=contextvars.Context())
+        return await asyncio.get_running_loop().create_task(exchange, context=contextvars.Context())
 
 
 @dataclass(frozen=True)

@@ -132,9 +132,8 @@ class FakeSlack:
         self.ephemeral: list[JsonDict] = []  # chat.postEphemeral arguments
         self.responses: list[ResponsePost] = []  # response_url posts
         self.calls: list[str] = []  # every Web API method called, in order
-        self.api_peers: set[tuple[str, int]] = (
-            set()
-        )  # client (host, port) of every Web API call: its TCP connections
+        # The client (host, port) of every Web API call: one per TCP connection it used.
+        self.api_peers: set[tuple[str, int]] = set()
         self.unknown_calls: list[str] = []
         self.connections_opened = 0  # apps.connections.open successes
         self.sockets_opened = 0  # websockets accepted, ever
