@@ -8,6 +8,7 @@ import logging
 import signal
 
 from adapters.base import Adapter
+from bot.event_loop import running_loop_name
 from bot.gc_tuning import paused_for_imports, tune_for_serving
 from bot.runtime import Runtime
 from config.settings import Settings
@@ -59,7 +60,8 @@ async def serve(runtime: Runtime, adapters: list[Adapter], *, stop: asyncio.Even
             started.append(adapter)
             log.info("%s adapter ready", adapter.name)
         tune_for_serving()
-        log.info("bot ready: %s", ", ".join(adapter.name for adapter in started))
+        names = ", ".join(adapter.name for adapter in started)
+        log.info("bot ready: %s (event loop: %s)", names, running_loop_name())
         await stop.wait()
         log.info("shutting down: finishing in-flight turns")
     finally:

@@ -13,6 +13,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from bot import event_loop
 from bot.logging_setup import configure_logging
 from bot.memory import describe_facts
 from bot.runtime import open_runtime
@@ -102,13 +103,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             # The admin commands never call the model; a key is not required for them.
             if settings.model_endpoint_problem():
                 settings = settings.model_copy(update={"openai_base_url": "http://127.0.0.1:9/v1"})
-            return asyncio.run(_memories(settings, args.action, args.user_id, args.phrase, args.yes))
+            return event_loop.run(_memories(settings, args.action, args.user_id, args.phrase, args.yes))
         if args.command == "chat":
             _require_model(settings)
-            return asyncio.run(_chat(settings, args.user, args.thread))
+            return event_loop.run(_chat(settings, args.user, args.thread))
         if settings.slack_configured or settings.discord_configured:
             _require_model(settings)
-        return asyncio.run(_run(settings, slack_http=args.slack_http))
+        return event_loop.run(_run(settings, slack_http=args.slack_http))
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -8,9 +8,7 @@ of input it finishes the turns it holds and exits. Logs go to stderr, with secre
 SIGINT and SIGTERM are ignored: a Ctrl-C or a platform's SIGTERM reaches the whole process
 group, and the main process is the one that decides when turns are drained.
 
-A worker runs on uvloop where it is installed (every platform but Windows): a worker only
-runs turns, whose CPU is a few milliseconds of many small steps, and the event loop's own
-share of that is smaller on uvloop (`bench/README.md`, figure 2).
+Like the main process, a worker runs on uvloop where it is installed (`bot.event_loop`).
 """
 
 from __future__ import annotations
@@ -21,6 +19,7 @@ import logging
 import signal
 import sys
 
+from bot import event_loop
 from bot.gc_tuning import freeze_what_exists, paused_for_imports, tune_for_serving
 
 with paused_for_imports():
@@ -62,7 +61,7 @@ async def serve() -> None:
     running: set[asyncio.Task[None]] = set()
     async with open_runtime(settings) as runtime:
         tune_for_serving()
-        out.write(encode(READY))
+        out.write(encode({**READY, "event_loop": event_loop.running_loop_name()}))
         await out.drain()
         while line := await reader.readline():
             task = asyncio.create_task(_answer(runtime.service, line, out))
@@ -76,12 +75,7 @@ async def serve() -> None:
 def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    try:
-        import uvloop
-    except ImportError:  # Windows: the standard loop
-        asyncio.run(serve())
-    else:
-        uvloop.run(serve())
+    event_loop.run(serve())
 
 
 if __name__ == "__main__":

@@ -117,11 +117,12 @@ class _Worker:
             first = await asyncio.wait_for(process.stdout.readline(), START_TIMEOUT_S)
         except TimeoutError:
             first = b""
-        if not first or json.loads(first) != READY:
+        ready = json.loads(first) if first else {}
+        if ready.get("ready") is not True:
             await worker._kill()
             raise WorkerFailed(f"worker {index} did not start (its log above says why)")
         worker._reader = asyncio.create_task(worker._read_replies(), name=f"worker-{index}-replies")
-        log.info("worker %d ready (pid %d)", index, process.pid)
+        log.info("worker %d ready (pid %d, event loop: %s)", index, process.pid, ready.get("event_loop"))
         return worker
 
     @property

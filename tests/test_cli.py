@@ -17,6 +17,8 @@ from tests.fakes.openai_server import Fail, FakeOpenAI
 from tests.fakes.slack_server import FakeSlack
 
 SECRET_KEY = "sk-live-DO-NOT-LEAK-0123456789abcdef"
+# pyproject.toml installs uvloop everywhere but Windows, and every process of the bot runs on it.
+EXPECTED_LOOP = "asyncio" if sys.platform == "win32" else "uvloop"
 
 
 def bot_env(tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -203,7 +205,7 @@ async def test_slack_credentials_start_slack_only_and_sigterm_exits_cleanly(
             SLACK_API_URL=slack.api_url,
         )
         async with RunningBot(env, tmp_path) as bot:
-            assert bot.ready_line.endswith("bot ready: slack")
+            assert bot.ready_line.endswith(f"bot ready: slack (event loop: {EXPECTED_LOOP})")
             await slack.send_message("D1", "I like pepperoni pizza", user="U1")
             [reply] = await slack.wait_for_messages(channel="D1", count=1, timeout=30)
             assert "remember" in reply.text
@@ -232,7 +234,7 @@ async def test_discord_credentials_start_discord_only(tmp_path: Path, fake_model
         FakeDiscord() as discord,
         RunningBot(discord_env(tmp_path, fake_model, discord), tmp_path) as bot,
     ):
-        assert bot.ready_line.endswith("bot ready: discord")
+        assert bot.ready_line.endswith(f"bot ready: discord (event loop: {EXPECTED_LOOP})")
         ana = discord.make_user("ana")
         await discord.push_dm(ana, "I like pepperoni pizza")
         [reply] = await discord.wait_for_messages(discord.dm_channel_id(ana), 1, timeout=30)
@@ -250,8 +252,10 @@ async def test_bot_workers_run_turns_in_child_processes_that_stop_with_the_bot(
         FakeDiscord() as discord,
         RunningBot(discord_env(tmp_path, fake_model, discord, BOT_WORKERS="2"), tmp_path) as bot,
     ):
-        workers = [int(pid) for pid in re.findall(r"worker \d ready \(pid (\d+)\)", "".join(bot.seen))]
-        assert len(set(workers)) == 2
+        started = re.findall(r"worker \d ready \(pid (\d+), event loop: (\w+)\)", "".join(bot.seen))
+        workers = {int(pid) for pid, _ in started}
+        assert len(workers) == 2
+        assert {loop for _, loop in started} == {EXPECTED_LOOP}
         ana = discord.make_user("ana")
         await discord.push_dm(ana, "I like pepperoni pizza")
         await discord.push_dm(ana, "what do I like?")
