@@ -120,6 +120,9 @@ class ChatService:
         started = time.perf_counter()
         try:
             async with self._locks.hold(message.thread_id):
+                if prior and await self.has_thread(message.thread_id):
+                    # Two first mentions raced: the earlier one already brought this context.
+                    prior = ()
                 return await self._turn_runner(message, text, prior)
         except Exception:
             log.exception("turn failed in thread %s", message.thread_id)

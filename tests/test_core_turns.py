@@ -232,6 +232,23 @@ async def test_prior_thread_context_reaches_the_model_once(runtime: Runtime, fak
     assert "[you (the bot)] older bot note" in first
 
 
+async def test_two_first_mentions_at_once_bring_the_earlier_messages_once(
+    sqlite_runtime: Runtime, fake_model: FakeOpenAI
+) -> None:
+    # Both adapters read a thread's earlier messages when the thread is new to the bot; two
+    # mentions arriving together both find it new, but only the first turn may add them.
+    fake_model.latency = 0.2
+    prior = [PriorMessage(user_id="slack:U2", user_name="Ben", text="the deploy failed at step 3")]
+    first = asyncio.create_task(sqlite_runtime.service.handle(dm("ana", "why?", thread="t"), prior=prior))
+    await asyncio.sleep(0)
+    second = asyncio.create_task(sqlite_runtime.service.handle(dm("bo", "and now?", thread="t"), prior=prior))
+    await asyncio.gather(first, second)
+
+    sent = [m["content"] for m in chat_messages(fake_model.last_request())]
+    assert sum("the deploy failed at step 3" in text for text in sent) == 1
+    assert sent[-1] == "and now?"
+
+
 async def test_old_checkpoints_are_pruned_as_a_thread_runs(runtime: Runtime) -> None:
     # Each checkpoint holds the whole history; keeping all of them grew the file per turn.
     turns = 20
