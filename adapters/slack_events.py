@@ -221,13 +221,14 @@ def prior_from_replies(
         if not text:
             continue
         user = str(message.get("user") or message.get("bot_id") or "unknown")
-        from_bot = bool(message.get("bot_id")) or user == bot_user_id
+        # Another app's message is context said by that app, not something this bot said.
+        name = names.get(user) or message.get("username") or (message.get("bot_profile") or {}).get("name")
         prior.append(
             PriorMessage(
                 user_id=user_id(team_id, user),
-                user_name=names.get(user) or str(message.get("username") or user),
+                user_name=str(name or user),
                 text=text,
-                from_bot=from_bot,
+                from_bot=user == bot_user_id,
             )
         )
     return prior

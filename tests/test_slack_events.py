@@ -136,14 +136,32 @@ def test_prior_keeps_earlier_messages_only_and_marks_the_bot() -> None:
             "text": "<@U3> joined",
             "ts": "100.000003",
         },
-        {"type": "message", "user": "U1", "text": "<@UBOT> ideas?", "ts": "100.000004"},
+        {
+            "type": "message",
+            "user": "UPOLL",
+            "bot_id": "BPOLL",
+            "bot_profile": {"id": "BPOLL", "name": "Pollbot"},
+            "text": "vote: pizza or sushi",
+            "ts": "100.000004",
+        },
+        {
+            "type": "message",
+            "subtype": "bot_message",
+            "bot_id": "BHOOK",
+            "username": "github",
+            "text": "build failed",
+            "ts": "100.000005",
+        },
+        {"type": "message", "user": "U1", "text": "<@UBOT> ideas?", "ts": "100.000006"},
     ]
     prior = prior_from_replies(
-        replies, team_id="T1", bot_user_id="UBOT", before_ts="100.000004", names={"U2": "Bruno"}
+        replies, team_id="T1", bot_user_id="UBOT", before_ts="100.000006", names={"U2": "Bruno"}
     )
     assert [(p.user_name, p.text, p.from_bot) for p in prior] == [
         ("Bruno", "order food?", False),
         ("UBOT", "Sure!", True),
+        ("Pollbot", "vote: pizza or sushi", False),  # other apps are not the bot itself
+        ("github", "build failed", False),
     ]
     assert prior[0].user_id == "slack:T1:U2"
 
