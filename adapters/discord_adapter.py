@@ -22,7 +22,7 @@ from adapters.discord_events import (
     ChannelContext,
     guild_thread_id,
     has_attachments,
-    mentions_user,
+    prior_from_history,
     to_incoming,
     user_key,
 )
@@ -31,13 +31,14 @@ from config.settings import ConfigError, Settings
 
 if TYPE_CHECKING:
     from bot.memory import Fact
-    from bot.messages import Reply
+    from bot.messages import PriorMessage, Reply
     from bot.service import ChatService
 
 log = logging.getLogger(__name__)
 
 MESSAGE_LIMIT = 2000
 SEEN_MESSAGES = 2048  # dedupe guard for events replayed after a gateway RESUME
+PRIOR_LIMIT = 50  # earlier thread messages read when the bot is first mentioned in a thread
 READY_TIMEOUT_SECONDS = 60.0
 TEXT_ONLY = "I can only read text for now — attachments and stickers pass me by. Could you type it out?"
 NOTHING_TO_FORGET = "There's nothing to forget — I don't remember anything about you{matching}."
@@ -77,6 +78,15 @@ def message_payload(message: discord.Message) -> dict[str, Any]:
     if message.guild is not None:
         payload["guild_id"] = str(message.guild.id)
         payload["member"] = {"nick": getattr(author, "nick", None)}
+    return payload
+
+
+def _with_starter(message: discord.Message) -> dict[str, Any]:
+    """`message_payload`, with a thread starter's channel message as `referenced_message`."""
+    payload = message_payload(message)
+    resolved = message.reference.resolved if message.reference else None
+    if isinstance(resolved, discord.Message):
+        payload["referenced_message"] = message_payload(resolved)
     return payload
 
 
@@ -248,7 +258,7 @@ class DiscordAdapter:
         channel = message.channel
         in_thread = isinstance(channel, discord.Thread)
         thread_is_ours = False
-        if in_thread and message.guild is not None and not mentions_user(payload, bot_id):
+        if in_thread and message.guild is not None:
             thread_is_ours = await self._service.has_thread(guild_thread_id(message.guild.id, channel.id))
         parent = channel.parent if isinstance(channel, discord.Thread) else channel
         context = ChannelContext(
@@ -266,13 +276,25 @@ class DiscordAdapter:
                 if has_attachments(payload):
                     await target.send(TEXT_ONLY)
                 return
-            reply = await _typing_while(target, self._service.handle(incoming))
+            prior: Sequence[PriorMessage] = ()
+            if in_thread and not thread_is_ours:
+                prior = await self._prior(message, bot_id)
+            reply = await _typing_while(target, self._service.handle(incoming, prior=prior))
             for chunk in split_message(reply.text, MESSAGE_LIMIT):
                 await target.send(chunk, allowed_mentions=discord.AllowedMentions.none())
         except discord.Forbidden as exc:
             log.warning("discord: no permission to write in channel %s: %s", channel.id, exc.text)
         except discord.HTTPException:
             log.exception("discord: could not answer message %s in channel %s", message.id, channel.id)
+
+    async def _prior(self, message: discord.Message, bot_id: int) -> list[PriorMessage]:
+        """What was said in the thread before the bot was first mentioned there."""
+        try:
+            earlier = [m async for m in message.channel.history(limit=PRIOR_LIMIT, before=message)]
+        except discord.HTTPException as exc:  # e.g. no Read Message History permission
+            log.warning("discord: could not read earlier messages in %s (%s)", message.channel.id, exc)
+            return []
+        return prior_from_history((_with_starter(m) for m in reversed(earlier)), bot_id)
 
     async def _reply_target(self, message: discord.Message, topic: str) -> discord.abc.Messageable:
         """Where to answer: the DM or thread itself, or a new thread on a server-channel mention."""

@@ -4,20 +4,23 @@ Rules: every DM is answered (one conversation per DM channel); in a server, a me
 starts a conversation in a thread created on that message (a thread started from a
 message takes the message's id), and messages in a thread the bot already talks in
 continue it without a mention. Bots, webhooks and system messages are ignored.
+When the bot is first mentioned inside an existing thread, what was said there before
+(`prior_from_history`) comes with that first turn as context, other bots' messages included.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bot.messages import IncomingMessage
+from bot.messages import IncomingMessage, PriorMessage
 
 PLATFORM = "discord"
 # DEFAULT and REPLY are people talking; every other type is a system notice (pins, joins, boosts...).
 HUMAN_MESSAGE_TYPES = frozenset({0, 19})
+THREAD_STARTER_MESSAGE = 21  # a thread's first message; it refers to the channel message it began on
 _USER_MENTION = re.compile(r"<@!?(\d+)>")
 
 
@@ -126,3 +129,31 @@ def to_incoming(payload: Mapping[str, Any], context: ChannelContext) -> Incoming
         message_id=str(payload["id"]),
         raw=payload,
     )
+
+
+def prior_from_history(payloads: Iterable[Mapping[str, Any]], bot_user_id: int) -> list[PriorMessage]:
+    """Earlier messages of a thread, oldest first, as context for the core.
+
+    What people, the bot and other bots or webhooks said counts (a CI bot's error may be
+    what someone asks about), each under its author's name; system notices do not. A
+    thread's starter message stands for the channel message the thread began on. Messages
+    with no text (files only) are left out.
+    """
+    prior = []
+    for payload in payloads:
+        if int(payload.get("type", 0)) == THREAD_STARTER_MESSAGE:
+            payload = payload.get("referenced_message") or {}
+        author = payload.get("author") or {}
+        if not author or author.get("system") or int(payload.get("type", 0)) not in HUMAN_MESSAGE_TYPES:
+            continue
+        text = clean_content(payload, bot_user_id)
+        if text:
+            prior.append(
+                PriorMessage(
+                    user_id=user_key(author["id"]),
+                    user_name=display_name(payload),
+                    text=text,
+                    from_bot=int(author["id"]) == bot_user_id,
+                )
+            )
+    return prior

@@ -176,6 +176,59 @@ async def test_mention_starts_a_thread_and_follow_ups_need_no_mention(world: Wor
     assert [m for m in discord.messages if m.channel_id == discord.channel_id] == []
 
 
+def chat_messages(body: dict[str, Any]) -> list[str]:
+    """The text of each message of a chat request, in order."""
+    return [
+        m["content"] if isinstance(m["content"], str) else json.dumps(m["content"]) for m in body["messages"]
+    ]
+
+
+async def test_first_mention_in_an_existing_thread_passes_the_earlier_messages(world: World) -> None:
+    discord = world.discord
+    thread = await discord.add_thread(world.bo, "we should order food for the offsite", name="offsite")
+    await discord.push_guild_message(world.ana, "agreed, something everyone likes", channel_id=thread)
+    await discord.push_guild_message(discord.make_user("pollbot", bot=True), "VOTE NOW", channel_id=thread)
+    await discord.push_guild_message(world.ana, "any ideas?", channel_id=thread, mention_bot=True)
+    [reply] = await discord.wait_for_messages(thread, 1)
+    assert reply.content.startswith("You said: any ideas?")
+    *_, earlier, asked = chat_messages(world.openai.last_request())
+    assert earlier.startswith("Earlier in this thread, before I was mentioned:")
+    # The thread's starter message (said in the channel) comes first, with its author's name.
+    assert earlier.index("[Bo] we should order food for the offsite") < earlier.index(
+        "[Ana] agreed, something everyone likes"
+    )
+    # Another bot's message is context too, under its own name, not as the bot's own words.
+    assert earlier.index("[Ana] agreed") < earlier.index("[pollbot] VOTE NOW")
+    assert "you (the bot)" not in earlier and "any ideas?" not in earlier
+    assert asked.endswith("any ideas?")
+    assert discord.history_reads == [thread]
+
+    # The thread is the bot's now: follow-ups need no mention, and the history is not read again.
+    await discord.push_guild_message(world.bo, "pizza?", channel_id=thread)
+    replies = await discord.wait_for_messages(thread, 2)
+    assert replies[1].content.startswith("You said: pizza?")
+    assert discord.history_reads == [thread]
+    # The earlier messages stay in the thread's history, once.
+    assert [t for t in chat_messages(world.openai.last_request()) if "Earlier in this thread" in t] == [
+        earlier
+    ]
+
+
+async def test_an_unreadable_thread_history_still_gets_an_answer(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    discord = world.discord
+    thread = await discord.add_thread(world.bo, "we should order food", name="offsite")
+    discord.forbid_reading(thread)
+    with caplog.at_level(logging.WARNING, logger="adapters.discord_adapter"):
+        await discord.push_guild_message(world.ana, "any ideas?", channel_id=thread, mention_bot=True)
+        [reply] = await discord.wait_for_messages(thread, 1)
+    assert reply.content.startswith("You said: any ideas?")
+    assert discord.history_reads == [thread]
+    assert "could not read earlier messages" in caplog.text
+    assert "order food" not in json.dumps(world.openai.last_request())
+
+
 async def test_quiet_where_it_should_be(world: World) -> None:
     discord = world.discord
     await discord.push_guild_message(world.ana, "just chatting, no bot here")

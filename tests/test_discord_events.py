@@ -8,7 +8,14 @@ from typing import Any
 
 import pytest
 
-from adapters.discord_events import ChannelContext, has_attachments, to_incoming, user_key
+from adapters.discord_events import (
+    ChannelContext,
+    has_attachments,
+    prior_from_history,
+    to_incoming,
+    user_key,
+)
+from bot.messages import PriorMessage
 from tests.fakes.discord_server import FakeDiscord
 
 PAYLOADS = Path(__file__).parent / "payloads" / "discord"
@@ -124,3 +131,29 @@ def test_the_fake_builds_the_recorded_shapes() -> None:
     assert set(recorded) - {"guild", "entitlement_sku_ids"} <= set(slash)
     dm_slash = fake.interaction_payload(ana, interaction_type=2, data={"name": "memories"}, in_guild=False)
     assert set(load("interaction_create_memories_dm")) - {"entitlement_sku_ids"} <= set(dm_slash)
+
+
+def _said(author_id: int, content: str, *, name: str, bot: bool = False, **extra: Any) -> dict[str, Any]:
+    author = {"id": str(author_id), "username": name.lower(), "global_name": name, "bot": bot}
+    return {"id": "1", "type": 0, "content": content, "author": author, "mentions": [], **extra}
+
+
+def test_earlier_thread_messages_become_context_with_who_said_them() -> None:
+    starter = _said(7, "we should order food", name="Bo")
+    history = [
+        {"type": 21, "content": "", "author": starter["author"], "referenced_message": starter},
+        _said(8, f"<@{BOT_ID}> was here before", name="Ana"),
+        _said(BOT_ID, "I was asked before", name="memory-bot", bot=True),
+        _said(9, "VOTE NOW", name="Pollbot", bot=True),
+        _said(8, "", name="Ana", attachments=[{"id": "1", "filename": "menu.pdf"}]),
+        _said(8, "pinned a message", name="Ana", type=6),
+        {"type": 21, "content": "", "author": starter["author"], "referenced_message": None},
+    ]
+    assert prior_from_history(history, BOT_ID) == [
+        PriorMessage(user_id=user_key(7), user_name="Bo", text="we should order food"),
+        PriorMessage(user_id=user_key(8), user_name="Ana", text="was here before"),
+        PriorMessage(
+            user_id=user_key(BOT_ID), user_name="memory-bot", text="I was asked before", from_bot=True
+        ),
+        PriorMessage(user_id=user_key(9), user_name="Pollbot", text="VOTE NOW"),  # another bot: context
+    ]

@@ -11,7 +11,9 @@ resumes, and sends messages here. Tests drive it with helpers:
 
 Recorded: `messages`, `interaction_responses`, `typing_calls`, `threads`,
 `command_syncs`, `unhandled_requests`, `identify_count`, `resume_count`,
-`identify_payloads`, `gateway_compressions`.
+`identify_payloads`, `gateway_compressions`, `history_reads`. Every message said in a
+channel (pushed at the bot or sent by it) is kept in `history` and served by
+`GET /channels/{id}/messages`, newest first, as Discord does.
 Gateway controls: `request_reconnect()` (op 7), `drop_connection()` (server-side
 socket drop), `wait_for_resume()`; `duplicate_on_resume` re-sends already-delivered
 events on RESUME to prove the client side de-duplicates.
@@ -36,6 +38,8 @@ from aiohttp import WSMsgType, web
 API_PREFIX = "/api/v10"
 DISCORD_EPOCH_MS = 1_420_070_400_000
 MISSING_PERMISSIONS = {"message": "Missing Permissions", "code": 50013}
+MISSING_ACCESS = {"message": "Missing Access", "code": 50001}
+THREAD_STARTER_MESSAGE = 21  # the first message of a thread started from a channel message
 EPHEMERAL_FLAG = 64
 
 # Gateway opcodes (https://discord.com/developers/docs/topics/opcodes-and-status-codes).
@@ -198,6 +202,7 @@ class FakeDiscord:
         self.channels: dict[int, dict[str, Any]] = {}
         self._add_text_channel(self.channel_id, channel_name)
         self.forbidden_channels: set[int] = set()
+        self.unreadable_channels: set[int] = set()  # no Read Message History: reads fail with 403
         self.duplicate_on_resume = 0
 
         self.messages: list[SentMessage] = []
@@ -206,6 +211,8 @@ class FakeDiscord:
         self.typing_gate: asyncio.Event | None = None  # when given, typing requests wait for it
         self.typing_status: int | None = None  # when given, typing requests fail with this status
         self.threads: list[dict[str, Any]] = []
+        self.history: dict[int, list[dict[str, Any]]] = {}  # channel id -> its messages, oldest first
+        self.history_reads: list[int] = []  # channel ids of GET .../messages requests
         self.command_syncs: list[CommandSync] = []
         self.unhandled_requests: list[tuple[str, str]] = []
         self.identify_count = 0
@@ -283,6 +290,38 @@ class FakeDiscord:
     def forbid_channel(self, channel_id: int) -> None:
         """Make REST writes to this channel fail with 403 Missing Permissions."""
         self.forbidden_channels.add(channel_id)
+
+    def forbid_reading(self, channel_id: int) -> None:
+        """Make reading this channel's history fail with 403 Missing Access."""
+        self.unreadable_channels.add(channel_id)
+
+    async def add_thread(self, starter: FakeUser, content: str, *, name: str = "a thread") -> int:
+        """A thread a person started from their message `content` in the text channel.
+
+        As on Discord: the starter message stays in the channel, the thread takes its id, and
+        the thread's own history begins with a THREAD_STARTER_MESSAGE that refers to it.
+        Announced with THREAD_CREATE when the bot is connected (else it comes with the guild).
+        """
+        message = self.message_payload(starter, content, channel_id=self.channel_id, guild=True)
+        self._remember(message)
+        thread_id = int(message["id"])
+        thread = self._thread_payload(self.channel_id, thread_id, name, owner_id=starter.id)
+        self.threads.append(thread)
+        self.channels[thread_id] = thread
+        marker = self.message_payload(
+            starter, "", channel_id=thread_id, guild=True, message_type=THREAD_STARTER_MESSAGE
+        )
+        marker["message_reference"] = {
+            "type": 0,
+            "message_id": str(thread_id),
+            "channel_id": str(self.channel_id),
+            "guild_id": str(self.guild_id),
+        }
+        marker["referenced_message"] = message
+        self._remember(marker)
+        if self._session_id is not None:
+            await self.dispatch("THREAD_CREATE", {**thread, "newly_created": True})
+        return thread_id
 
     def dm_channel_id(self, user: FakeUser) -> int:
         """The DM channel between `user` and the bot (created on first use)."""
@@ -406,6 +445,7 @@ class FakeDiscord:
         data = self.message_payload(
             author, content, channel_id=self.dm_channel_id(author), guild=False, **kwargs
         )
+        self._remember(data)
         await self.dispatch("MESSAGE_CREATE", data)
         return data
 
@@ -425,6 +465,7 @@ class FakeDiscord:
         data = self.message_payload(
             author, content, channel_id=channel_id or self.channel_id, guild=True, **kwargs
         )
+        self._remember(data)
         await self.dispatch("MESSAGE_CREATE", data)
         return data
 
@@ -756,6 +797,11 @@ class FakeDiscord:
                 if int(channel_id) in self.forbidden_channels:
                     return _json(MISSING_PERMISSIONS, status=403)
                 return _json(self._record_message(int(channel_id), body))
+            case "GET", ["channels", channel_id, "messages"]:
+                self.history_reads.append(int(channel_id))
+                if int(channel_id) in self.unreadable_channels:
+                    return _json(MISSING_ACCESS, status=403)
+                return _json(self._history_page(int(channel_id), request.query))
             case "POST", ["channels", channel_id, "messages", message_id, "threads"]:
                 if int(channel_id) in self.forbidden_channels:
                     return _json(MISSING_PERMISSIONS, status=403)
@@ -821,8 +867,25 @@ class FakeDiscord:
         data["flags"] = flags | int(body.get("flags") or 0)
         return data
 
+    def _remember(self, message: dict[str, Any]) -> None:
+        self.history.setdefault(int(message["channel_id"]), []).append(message)
+
+    def _history_page(self, channel_id: int, query: Any) -> list[dict[str, Any]]:
+        """GET /channels/{id}/messages: `limit` (1-100, default 50) messages before or after
+        a message id, newest first."""
+        limit = max(1, min(100, int(query.get("limit", 50))))
+        messages = sorted(self.history.get(channel_id, []), key=lambda m: int(m["id"]))
+        if "before" in query:
+            messages = [m for m in messages if int(m["id"]) < int(query["before"])][-limit:]
+        elif "after" in query:
+            messages = [m for m in messages if int(m["id"]) > int(query["after"])][:limit]
+        else:
+            messages = messages[-limit:]
+        return messages[::-1]
+
     def _record_message(self, channel_id: int, body: dict[str, Any]) -> dict[str, Any]:
         data = self._bot_message(channel_id, body)
+        self._remember(data)
         self.messages.append(
             SentMessage(
                 id=int(data["id"]),
@@ -835,15 +898,16 @@ class FakeDiscord:
         )
         return data
 
-    async def _create_thread(self, channel_id: int, message_id: int, body: dict[str, Any]) -> dict[str, Any]:
-        # Discord: a thread started from a message has the message's id.
-        thread = {
-            "id": str(message_id),
+    def _thread_payload(
+        self, channel_id: int, thread_id: int, name: str, *, owner_id: int, auto_archive: int = 1440
+    ) -> dict[str, Any]:
+        return {
+            "id": str(thread_id),
             "type": 11,
             "guild_id": str(self.guild_id),
             "parent_id": str(channel_id),
-            "owner_id": str(self.bot_user.id),
-            "name": body.get("name", "thread"),
+            "owner_id": str(owner_id),
+            "name": name,
             "last_message_id": None,
             "rate_limit_per_user": 0,
             "message_count": 0,
@@ -851,11 +915,21 @@ class FakeDiscord:
             "flags": 0,
             "thread_metadata": {
                 "archived": False,
-                "auto_archive_duration": int(body.get("auto_archive_duration") or 1440),
+                "auto_archive_duration": auto_archive,
                 "archive_timestamp": datetime.now(UTC).isoformat(),
                 "locked": False,
             },
         }
+
+    async def _create_thread(self, channel_id: int, message_id: int, body: dict[str, Any]) -> dict[str, Any]:
+        # Discord: a thread started from a message has the message's id.
+        thread = self._thread_payload(
+            channel_id,
+            message_id,
+            body.get("name", "thread"),
+            owner_id=self.bot_user.id,
+            auto_archive=int(body.get("auto_archive_duration") or 1440),
+        )
         self.threads.append(thread)
         self.channels[message_id] = thread
         await self.dispatch("THREAD_CREATE", {**thread, "newly_created": True})
