@@ -19,6 +19,7 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -82,6 +83,17 @@ class _Recent:
         return True
 
 
+class _Without(logging.Filter):
+    """Drops log records whose message is exactly `message`."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__()
+        self._message = message
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != self._message
+
+
 class SlackAdapter:
     """Answers Slack mentions, thread follow-ups and DMs through the core `ChatService`."""
 
@@ -105,14 +117,22 @@ class SlackAdapter:
             client_args["base_url"] = settings.slack_api_url.rstrip("/") + "/"
         self.client = AsyncWebClient(**client_args)
         secret = settings.slack_signing_secret
-        self.app = AsyncApp(
-            # Without a name, Bolt names the app after its caller's file via inspect.stack(),
-            # which reads every frame's source: a quarter of a second of each start-up.
-            name="memory-bot",
-            client=self.client,
-            signing_secret=secret.get_secret_value() if secret else "",
-            logger=logging.getLogger("slack_bolt"),
-        )
+        bolt_log = logging.getLogger("slack_bolt")
+        # Bolt reads SLACK_BOT_TOKEN from the environment itself and, given a client too, warns
+        # at every start that the token "will be unused"; the client carries that same token.
+        quiet = _Without(warning_client_prioritized_and_token_skipped())
+        bolt_log.addFilter(quiet)
+        try:
+            self.app = AsyncApp(
+                # Without a name, Bolt names the app after its caller's file via inspect.stack(),
+                # which reads every frame's source: a quarter of a second of each start-up.
+                name="memory-bot",
+                client=self.client,
+                signing_secret=secret.get_secret_value() if secret else "",
+                logger=bolt_log,
+            )
+        finally:
+            bolt_log.removeFilter(quiet)
         self._register()
         self._seen_events = _Recent()
         self._seen_messages = _Recent()

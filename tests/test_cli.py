@@ -214,6 +214,7 @@ async def test_slack_credentials_start_slack_only_and_sigterm_exits_cleanly(
     assert "discord" not in bot.log.lower()
     assert "stopped cleanly" in bot.log
     assert slack.bot_token not in bot.log and slack.app_token not in bot.log
+    assert "will be unused" not in bot.log  # Bolt's start-up warning about SLACK_BOT_TOKEN, which is ours
 
 
 def discord_env(tmp_path: Path, fake_model: FakeOpenAI, discord: FakeDiscord, **extra: str) -> dict[str, str]:
