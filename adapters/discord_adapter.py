@@ -44,6 +44,10 @@ TEXT_ONLY = "I can only read text for now — attachments and stickers pass me b
 NOTHING_TO_FORGET = "There's nothing to forget — I don't remember anything about you{matching}."
 NOTHING_KNOWN = "I don't remember anything about you yet. Tell me something and I'll keep it in mind."
 NOT_YOURS = "Only the person who ran /forget can confirm or cancel it."
+FORGET_EXPIRED = "This /forget has expired and I kept everything. Run /forget again if you still want to."
+# How long /forget's buttons work. Discord lets the bot edit the preview for 15 minutes, so
+# the buttons can still be taken away (with FORGET_EXPIRED) when they stop working.
+FORGET_TIMEOUT_SECONDS = 600.0
 FAILED = "Sorry, something went wrong on my side. Please try again in a moment."
 
 
@@ -124,13 +128,25 @@ class _SeenMessages:
 
 
 class ForgetView(discord.ui.View):
-    """Confirm / Cancel buttons for a `/forget` preview; only its owner may press them."""
+    """Confirm / Cancel buttons for a `/forget` preview; only its owner may press them.
 
-    def __init__(self, service: ChatService, owner_id: int, phrase: str | None) -> None:
-        super().__init__(timeout=600)
+    Unpressed, they stop working after `timeout` seconds; the preview then says so.
+    """
+
+    def __init__(
+        self, service: ChatService, command: discord.Interaction[Any], phrase: str | None, *, timeout: float
+    ) -> None:
+        super().__init__(timeout=timeout)
         self._service = service
-        self._owner_id = owner_id
+        self._command = command
+        self._owner_id = command.user.id
         self._phrase = phrase
+
+    async def on_timeout(self) -> None:
+        try:
+            await self._command.edit_original_response(content=FORGET_EXPIRED, view=None)
+        except discord.HTTPException as exc:
+            log.info("discord: could not mark an expired /forget preview (%s)", exc)
 
     async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
         if interaction.user.id == self._owner_id:
@@ -176,12 +192,20 @@ class DiscordAdapter:
 
     name = "discord"
 
-    def __init__(self, service: ChatService, settings: Settings, *, guild_ready_timeout: float = 2.0) -> None:
+    def __init__(
+        self,
+        service: ChatService,
+        settings: Settings,
+        *,
+        guild_ready_timeout: float = 2.0,
+        forget_timeout: float = FORGET_TIMEOUT_SECONDS,
+    ) -> None:
         if settings.discord_token is None:
             raise ConfigError("DISCORD_TOKEN is not set")
         self._service = service
         self._settings = settings
         self._guild_ready_timeout = guild_ready_timeout
+        self._forget_timeout = forget_timeout
         self._seen = _SeenMessages(SEEN_MESSAGES)
         self._client: _Client | None = None
         self._task: asyncio.Task[None] | None = None
@@ -335,7 +359,7 @@ class DiscordAdapter:
             text = _fit(
                 f"I'll forget {noun}:", _fact_lines(facts), "Confirm to erase, or cancel to keep it all."
             )
-            view = ForgetView(service, interaction.user.id, phrase)
+            view = ForgetView(service, interaction, phrase, timeout=self._forget_timeout)
             await interaction.edit_original_response(content=text, view=view)
 
         @tree.command(name="memories", description="What I remember about you, and where I learned it")

@@ -18,7 +18,7 @@ import pytest
 from discord import LoginFailure
 from discord.http import Route
 
-from adapters.discord_adapter import TEXT_ONLY, DiscordAdapter
+from adapters.discord_adapter import FORGET_EXPIRED, TEXT_ONLY, DiscordAdapter
 from bot.runtime import open_runtime
 from config.settings import ConfigError, Settings
 from tests.fakes.discord_server import FakeDiscord, FakeUser
@@ -289,6 +289,33 @@ async def test_forget_cancel_keeps_everything_and_memories_lists_it(world: World
     deferred, answer = await discord.wait_for_interaction_responses(listing, 2)
     assert deferred.ephemeral
     assert "User likes pepperoni pizza — learned in a Discord DM" in (answer.content or "")
+
+
+async def test_unpressed_forget_buttons_expire_and_say_so(
+    tmp_path: Path, fakes: tuple[FakeDiscord, FakeOpenAI]
+) -> None:
+    discord, openai = fakes
+    settings = discord_settings(tmp_path, openai, discord)
+    async with open_runtime(settings) as runtime:
+        adapter = DiscordAdapter(runtime.service, settings, guild_ready_timeout=0.05, forget_timeout=0.3)
+        await adapter.start()
+        try:
+            ana = discord.make_user("ana", global_name="Ana")
+            world = World(discord, openai, adapter, ana, discord.make_user("bo"))
+            await remember_pizza(world)
+            command = await discord.push_slash_command(ana, "forget")
+            _, preview, expired = await discord.wait_for_interaction_responses(command, 3)
+        finally:
+            await adapter.stop()
+    assert set(preview.button_ids()) == {"Confirm", "Cancel"}
+    assert expired.kind == "edit_original" and expired.content == FORGET_EXPIRED
+    assert expired.components == []  # the buttons are gone, not left to fail when pressed
+    assert [fact.text for fact in await _facts_of(settings, ana)] == ["User likes pepperoni pizza"]
+
+
+async def _facts_of(settings: Settings, user: FakeUser) -> list[Any]:
+    async with open_runtime(settings) as runtime:
+        return await runtime.memories.list_facts(f"discord:{user.id}")
 
 
 async def test_forget_with_nothing_to_forget_is_kind(world: World) -> None:
