@@ -117,8 +117,8 @@ class _Worker:
             first = await asyncio.wait_for(process.stdout.readline(), START_TIMEOUT_S)
         except TimeoutError:
             first = b""
-        ready = json.loads(first) if first else {}
-        if ready.get("ready") is not True:
+        ready = json.loads(first) if first else None
+        if not isinstance(ready, dict) or ready.get("ready") is not True:
             await worker._kill()
             raise WorkerFailed(f"worker {index} did not start (its log above says why)")
         worker._reader = asyncio.create_task(worker._read_replies(), name=f"worker-{index}-replies")

@@ -22,7 +22,8 @@ from adapters.discord_adapter import FORGET_EXPIRED, TEXT_ONLY, DiscordAdapter
 from bot.runtime import open_runtime
 from config.settings import ConfigError, Settings
 from tests.fakes.discord_server import FakeDiscord, FakeUser
-from tests.fakes.openai_server import FakeOpenAI, Hang, Text
+from tests.fakes.openai_server import FakeOpenAI, Hang, Text, message_text
+from tests.helpers import chat_messages
 
 
 @dataclass
@@ -176,11 +177,9 @@ async def test_mention_starts_a_thread_and_follow_ups_need_no_mention(world: Wor
     assert [m for m in discord.messages if m.channel_id == discord.channel_id] == []
 
 
-def chat_messages(body: dict[str, Any]) -> list[str]:
-    """The text of each message of a chat request, in order."""
-    return [
-        m["content"] if isinstance(m["content"], str) else json.dumps(m["content"]) for m in body["messages"]
-    ]
+def sent_texts(body: dict[str, Any]) -> list[str]:
+    """The text of each non-system message of a chat request, in order."""
+    return [message_text(m["content"]) for m in chat_messages(body)]
 
 
 async def test_first_mention_in_an_existing_thread_passes_the_earlier_messages(world: World) -> None:
@@ -191,7 +190,7 @@ async def test_first_mention_in_an_existing_thread_passes_the_earlier_messages(w
     await discord.push_guild_message(world.ana, "any ideas?", channel_id=thread, mention_bot=True)
     [reply] = await discord.wait_for_messages(thread, 1)
     assert reply.content.startswith("You said: any ideas?")
-    *_, earlier, asked = chat_messages(world.openai.last_request())
+    *_, earlier, asked = sent_texts(world.openai.last_request())
     assert earlier.startswith("Earlier in this thread, before I was mentioned:")
     # The thread's starter message (said in the channel) comes first, with its author's name.
     assert earlier.index("[Bo] we should order food for the offsite") < earlier.index(
@@ -209,9 +208,7 @@ async def test_first_mention_in_an_existing_thread_passes_the_earlier_messages(w
     assert replies[1].content.startswith("You said: pizza?")
     assert discord.history_reads == [thread]
     # The earlier messages stay in the thread's history, once.
-    assert [t for t in chat_messages(world.openai.last_request()) if "Earlier in this thread" in t] == [
-        earlier
-    ]
+    assert [t for t in sent_texts(world.openai.last_request()) if "Earlier in this thread" in t] == [earlier]
 
 
 async def test_an_unreadable_thread_history_still_gets_an_answer(
