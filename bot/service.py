@@ -18,6 +18,7 @@ from typing import Any
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
+from bot.commands import Commands
 from bot.graph import MEMORY_CHANGED, MODEL_FAILED, message_text
 from bot.memory import MemoryManager
 from bot.messages import IncomingMessage, PriorMessage, Reply
@@ -70,7 +71,7 @@ class _ThreadLocks:
 
 
 class ChatService:
-    """Runs turns through the shared graph and exposes the memory API to adapters."""
+    """Runs turns through the shared graph; `commands` answers a person's commands and buttons."""
 
     def __init__(
         self,
@@ -82,11 +83,13 @@ class ChatService:
         after_turn: Callable[[str], Awaitable[None]] | None = None,
         after_turn_every: int = 8,
         run_turn: TurnRunner | None = None,
+        commands: Commands | None = None,
     ) -> None:
         """`run_turn` runs a checked, cleaned turn somewhere else (`bot.workers`); by default
         it runs here, in this process, through `graph`."""
         self._graph = graph
         self.memories = memories
+        self.commands = commands or Commands(memories)
         self._checkpointer = checkpointer
         self._max_input_chars = max_input_chars
         self._after_turn = after_turn

@@ -1,0 +1,6 @@
+"""What the bot does for a person outside a conversation (`/memories`, `/forget`, buttons)."""
+
+from bot.commands.core import FORGET_CANCEL, FORGET_CONFIRM, Commands
+from bot.commands.views import Button, CommandView, FactLine
+
+__all__ = ["FORGET_CANCEL", "FORGET_CONFIRM", "Button", "CommandView", "Commands", "FactLine"]
