@@ -1,4 +1,8 @@
-"""A console adapter: chat with the bot from a terminal or a pipe, on the same core."""
+"""A console adapter: chat with the bot from a terminal or a pipe, on the same core.
+
+`/memories` and `/forget [phrase]` go to the same command core as on Slack and Discord;
+a view's buttons become a question answered on the next line.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,12 @@ import asyncio
 import sys
 from typing import TextIO
 
-from bot.memory import describe_facts
+from bot.commands import CommandView
 from bot.messages import IncomingMessage
 from bot.service import ChatService
 
 HELP = "Commands: /memories (what I know about you), /forget [phrase] (erase it), /quit. Ctrl-D ends."
+COMMANDS = {"/memories", "/forget"}
 
 
 class ConsoleAdapter:
@@ -56,10 +61,8 @@ class ConsoleAdapter:
                 break
             if command == "/help":
                 self._print(HELP)
-            elif command == "/memories":
-                await self._list_memories()
-            elif command == "/forget":
-                await self._forget(argument.strip() or None)
+            elif command in COMMANDS:
+                await self._show(await self._service.commands.run(command, self.user_id, argument))
             elif line.strip():
                 reply = await self._service.handle(
                     IncomingMessage(
@@ -75,27 +78,19 @@ class ConsoleAdapter:
                 self._print(f"bot> {reply.text}")
         return 0
 
-    async def _list_memories(self) -> None:
-        facts = await self._service.memories.list_facts(self.user_id)
-        if not facts:
-            self._print("bot> I don't know anything about you yet.")
+    async def _show(self, view: CommandView) -> None:
+        """Print a view; with buttons, ask which one and press it (the first on 'yes')."""
+        first, *rest = view.lines()
+        self._print(f"bot> {first}")
+        for line in rest:
+            self._print(f"  {line}")
+        if not view.buttons:
             return
-        self._print("bot> Here's what I know about you:")
-        for line in describe_facts(facts):
-            self._print(f"  - {line}")
-
-    async def _forget(self, phrase: str | None) -> None:
-        doomed = await self._service.memories.preview_forget(self.user_id, phrase)
-        if not doomed:
-            self._print("bot> There's nothing to forget" + (f" matching '{phrase}'." if phrase else "."))
-            return
-        self._print(f"bot> This will erase {len(doomed)} fact(s):")
-        for line in describe_facts(doomed):
-            self._print(f"  - {line}")
-        self._print("bot> Type 'yes' to confirm, anything else to keep them.")
-        answer = await self._read_line()
-        if (answer or "").strip().lower() not in {"y", "yes"}:
-            self._print("bot> Kept everything.")
-            return
-        removed = await self._service.memories.forget(self.user_id, phrase)
-        self._print(f"bot> Done: forgot {removed} fact(s).")
+        chosen, *others = view.buttons
+        fallback = others[-1] if others else None
+        otherwise = fallback.label.lower() if fallback else "leave it"
+        self._print(f"bot> Type 'yes' to {chosen.label.lower()}, anything else to {otherwise}.")
+        answer = (await self._read_line() or "").strip().lower()
+        button = chosen if answer in {"y", "yes"} else fallback
+        if button is not None:
+            await self._show(await self._service.commands.press(self.user_id, button.action, button.value))

@@ -1,0 +1,66 @@
+"""The console adapter drives the same command core as Slack and Discord, over stdin/stdout."""
+
+from __future__ import annotations
+
+import io
+
+from adapters.console import ConsoleAdapter
+from bot.memory import Provenance
+from bot.runtime import Runtime
+
+SOURCE = Provenance(platform="console", thread_id="console:ana", is_direct=True, channel_label="console")
+
+
+async def _chat(runtime: Runtime, *lines: str) -> list[str]:
+    out = io.StringIO()
+    console = ConsoleAdapter(
+        runtime.service,
+        user_name="ana",
+        stdin=io.StringIO("".join(f"{line}\n" for line in lines)),
+        stdout=out,
+    )
+    assert await console.run() == 0
+    return out.getvalue().splitlines()
+
+
+async def test_memories_shows_the_core_view(sqlite_runtime: Runtime) -> None:
+    await sqlite_runtime.memories.save("console:ana", "User likes tea", "food", SOURCE)
+    view = await sqlite_runtime.service.commands.memories("console:ana")
+
+    lines = await _chat(sqlite_runtime, "/memories")
+
+    assert lines[0] == f"bot> {view.text}"
+    assert lines[1] == f"  • User likes tea ({view.facts[0].source})"
+    assert "learned in the console chat" in lines[1]
+
+
+async def test_forget_asks_then_erases_on_yes(sqlite_runtime: Runtime) -> None:
+    memories = sqlite_runtime.memories
+    await memories.save("console:ana", "User likes tea", "food", SOURCE)
+    await memories.save("console:ana", "User rows on Sundays", "sport", SOURCE)
+
+    lines = await _chat(sqlite_runtime, "/forget tea", "yes", "/memories")
+
+    assert lines[:4] == [
+        "bot> This will erase the memories matching “tea” (1 memory):",
+        "  • User likes tea",
+        "  Erase them, or cancel to keep everything.",
+        "bot> Type 'yes' to erase them, anything else to cancel.",
+    ]
+    assert "bot> Done. I erased 1 memory about you." in lines
+    assert [fact.text for fact in await memories.list_facts("console:ana")] == ["User rows on Sundays"]
+
+
+async def test_forget_keeps_everything_on_anything_else(sqlite_runtime: Runtime) -> None:
+    await sqlite_runtime.memories.save("console:ana", "User likes tea", "food", SOURCE)
+
+    lines = await _chat(sqlite_runtime, "/forget", "no thanks")
+
+    assert lines[-1] == "bot> Okay, I kept everything."
+    assert len(await sqlite_runtime.memories.list_facts("console:ana")) == 1
+
+
+async def test_forget_with_nothing_known_asks_nothing(sqlite_runtime: Runtime) -> None:
+    lines = await _chat(sqlite_runtime, "/forget", "/quit")
+
+    assert lines == ["bot> I don't remember anything about you, so there's nothing to forget."]
