@@ -80,5 +80,6 @@ async def open_runtime(
                 max_input_chars=settings.max_input_chars,
                 after_turn=storage.prune_thread,
                 run_turn=workers.run_turn if workers is not None else None,
+                streaming=settings.bot_streaming,
             )
             yield Runtime(settings=settings, storage=storage, service=service, workers=workers)

@@ -22,6 +22,7 @@ from bot.commands import Commands
 from bot.graph import MEMORY_CHANGED, MODEL_FAILED, message_text
 from bot.memory import MemoryManager
 from bot.messages import IncomingMessage, PriorMessage, Reply
+from bot.streaming import CUT_OFF_NOTE, TextSink, stream_graph
 
 log = logging.getLogger(__name__)
 
@@ -84,9 +85,11 @@ class ChatService:
         after_turn_every: int = 8,
         run_turn: TurnRunner | None = None,
         commands: Commands | None = None,
+        streaming: bool = True,
     ) -> None:
         """`run_turn` runs a checked, cleaned turn somewhere else (`bot.workers`); by default
-        it runs here, in this process, through `graph`."""
+        it runs here, in this process, through `graph`. `streaming` False: `handle` never calls
+        its `on_text` (the answer arrives whole); turns in worker processes never stream."""
         self._graph = graph
         self.memories = memories
         self.commands = commands or Commands(memories)
@@ -101,14 +104,26 @@ class ChatService:
         self._idle.set()
         self._accepting = True
         self._turn_runner: TurnRunner = run_turn or self.run_turn
+        self._streams = streaming and run_turn is None
 
     async def has_thread(self, thread_id: str) -> bool:
         """Whether the bot already has a conversation in `thread_id` (durable)."""
         checkpoint = await self._checkpointer.aget_tuple({"configurable": {"thread_id": thread_id}})
         return checkpoint is not None
 
-    async def handle(self, message: IncomingMessage, *, prior: Sequence[PriorMessage] = ()) -> Reply:
-        """Run one turn for `message` and return what to post back. Never raises for bad input."""
+    @property
+    def streams(self) -> bool:
+        """Whether `handle` hands out the answer's text as it is written."""
+        return self._streams
+
+    async def handle(
+        self, message: IncomingMessage, *, prior: Sequence[PriorMessage] = (), on_text: TextSink | None = None
+    ) -> Reply:
+        """Run one turn for `message` and return what to post back. Never raises for bad input.
+
+        With `on_text` (and `streams`), the answer's text is handed to it piece by piece as
+        the model writes it; the returned `Reply` is still the whole, final answer.
+        """
         if not self._accepting:
             return Reply(text=CLOSING_REPLY, failed=True)
         text = clean_text(message.text)
@@ -126,6 +141,8 @@ class ChatService:
                 if prior and await self.has_thread(message.thread_id):
                     # Two first mentions raced: the earlier one already brought this context.
                     prior = ()
+                if on_text is not None and self._streams:
+                    return await self.run_turn(message, text, prior, on_text=on_text)
                 return await self._turn_runner(message, text, prior)
         except Exception:
             log.exception("turn failed in thread %s", message.thread_id)
@@ -136,7 +153,14 @@ class ChatService:
                 self._idle.set()
             log.debug("turn in %s took %.1f ms", message.thread_id, (time.perf_counter() - started) * 1000)
 
-    async def run_turn(self, message: IncomingMessage, text: str, prior: Sequence[PriorMessage]) -> Reply:
+    async def run_turn(
+        self,
+        message: IncomingMessage,
+        text: str,
+        prior: Sequence[PriorMessage],
+        *,
+        on_text: TextSink | None = None,
+    ) -> Reply:
         """One turn through the graph, for text `handle` has already checked and cleaned.
 
         The caller holds the thread's turn lock; `bot.workers` calls this in a worker process.
@@ -161,7 +185,11 @@ class ChatService:
         }
         # One checkpoint per turn, written when the turn ends: a turn killed half-way leaves
         # the thread as it was before it (facts it saved stay saved).
-        result = await self._graph.ainvoke({"messages": inputs}, config, durability="exit")
+        shown = ""
+        if on_text is None:
+            result = await self._graph.ainvoke({"messages": inputs}, config, durability="exit")
+        else:
+            result, shown = await stream_graph(self._graph, {"messages": inputs}, config, on_text)
         await self._maybe_after_turn(message.thread_id)
         messages = result["messages"]
         start = next((i for i, m in enumerate(messages) if m.id == turn_id), 0)
@@ -172,11 +200,13 @@ class ChatService:
         changed = any(
             isinstance(m, ToolMessage) and m.additional_kwargs.get(MEMORY_CHANGED) for m in this_turn
         )
-        return Reply(
-            text=message_text(final),
-            memories_changed=changed,
-            failed=bool(final.additional_kwargs.get(MODEL_FAILED)),
-        )
+        failed = bool(final.additional_kwargs.get(MODEL_FAILED))
+        answer = message_text(final)
+        if failed and shown.strip():
+            # The model failed after part of its answer was already on screen: keep that
+            # part, say it was cut off, and post no second message under it.
+            answer = shown.rstrip() + CUT_OFF_NOTE
+        return Reply(text=answer, memories_changed=changed, failed=failed)
 
     async def _maybe_after_turn(self, thread_id: str) -> None:
         """Run the after-turn hook (checkpoint pruning) every few turns of a thread, not each."""

@@ -92,6 +92,9 @@ class Settings(BaseSettings):
     # core per process; set it to the number of cores to use them all (README, "Scaling out").
     bot_workers: int = Field(default=1, ge=1, le=64)
 
+    # Post the answer as the model writes it (false: post it whole, once it is done).
+    bot_streaming: bool = True
+
     @field_validator(
         "openai_base_url",
         "bot_embedding_model",

@@ -79,7 +79,18 @@ class Drop:
     """Close the connection without sending any HTTP response."""
 
 
-Step = Text | ToolCalls | Fail | Hang | Empty | Drop
+@dataclass(frozen=True)
+class Cut:
+    """Stream the first `after` characters of `content`, then fail mid-answer (an error event).
+
+    Without streaming, the connection is dropped before any answer (as with `Drop`).
+    """
+
+    content: str
+    after: int
+
+
+Step = Text | ToolCalls | Fail | Hang | Empty | Drop | Cut
 Answer = Text | ToolCalls
 
 
@@ -241,6 +252,10 @@ class FakeOpenAI:
         self._runner: web.AppRunner | None = None
         self.in_flight = 0
         self.max_in_flight = 0
+        # Streaming: seconds between chunks, and a gate a test can hold closed to keep a
+        # stream waiting after its first piece of text (proof of early text, without timing).
+        self.chunk_delay = 0.0
+        self.stream_gate: asyncio.Event | None = None
 
     # -- lifecycle
 
@@ -366,7 +381,9 @@ class FakeOpenAI:
             return body
         self.requests.append(body)
         step = self._script.popleft() if self._script else None
-        if isinstance(step, Drop):
+        if isinstance(step, Cut) and body.get("stream"):
+            return await self._stream(request, body, step.content, None, cut_after=step.after)
+        if isinstance(step, Drop | Cut):
             if request.transport is not None:
                 request.transport.close()
             return web.Response()  # writing it fails quietly: the client sees a dropped connection
@@ -418,6 +435,8 @@ class FakeOpenAI:
         body: dict[str, Any],
         content: str | None,
         tool_calls: list[dict[str, Any]] | None,
+        *,
+        cut_after: int | None = None,
     ) -> web.StreamResponse:
         response = web.StreamResponse(
             headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
@@ -432,7 +451,20 @@ class FakeOpenAI:
             return {**envelope, "choices": [choice], **extra}
 
         chunks = [chunk({"role": "assistant", "content": "" if content is not None else None})]
-        chunks += [chunk({"content": piece}) for piece in _pieces(content or "")]
+        shown = (content or "")[:cut_after] if cut_after is not None else content or ""
+        chunks += [chunk({"content": piece}) for piece in _pieces(shown)]
+        if cut_after is not None:
+            for item in chunks:
+                await response.write(f"data: {json.dumps(item)}\n\n".encode())
+            # What the API sends when it fails mid-answer: an error event, no finish reason,
+            # no [DONE]; then the connection ends.
+            error = {
+                "message": "The server had an error while processing your request.",
+                "type": "server_error",
+            }
+            await response.write(f"data: {json.dumps({'error': error})}\n\n".encode())
+            await response.write_eof()
+            return response
         for index, call in enumerate(tool_calls or []):
             name = call["function"]["name"]
             first = {"index": index, "id": call["id"], "type": "function"}
@@ -445,8 +477,12 @@ class FakeOpenAI:
         if include_usage:
             chunks.append({**envelope, "choices": [], "usage": _usage(body, content, tool_calls)})
         try:
-            for item in chunks:
+            for index, item in enumerate(chunks):
                 await response.write(f"data: {json.dumps(item)}\n\n".encode())
+                if index == 1 and self.stream_gate is not None:
+                    await self.stream_gate.wait()
+                if self.chunk_delay > 0:
+                    await asyncio.sleep(self.chunk_delay)
             await response.write(b"data: [DONE]\n\n")
             await response.write_eof()
         except ConnectionError:
