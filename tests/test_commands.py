@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from bot.commands import FORGET_CANCEL, FORGET_CONFIRM, Commands, CommandView
+from bot.commands import FORGET_CANCEL, FORGET_CONFIRM, FORGET_FACT, FORGET_START, Commands, CommandView
 from bot.commands.core import EXPIRED, KEPT, NOT_YOURS, PHRASE_TOO_LONG, UNKNOWN_BUTTON
 from bot.memory import Provenance
 from bot.runtime import Runtime
@@ -159,3 +159,50 @@ async def test_a_long_preview_lists_twenty_and_counts_the_rest(sqlite_runtime: R
     assert preview.lines()[-2:] == ["…and 5 more.", "Erase them, or cancel to keep everything."]
     listing = await commands.memories("console:ana")
     assert len(listing.facts) == 25 and listing.more == 0
+
+
+async def test_home_offers_a_forget_button_per_fact_and_forget_everything(runtime: Runtime) -> None:
+    commands = runtime.service.commands
+    await _remember(runtime, "slack:T1:U1", ("User likes tea", DM), ("User lives in Oslo", CHANNEL))
+    await _remember(runtime, "slack:T1:U2", ("User likes coffee", DM))
+
+    home = await commands.home("slack:T1:U1")
+    assert home.text == "What I know about you"
+    assert [fact.text for fact in home.facts] == ["User lives in Oslo", "User likes tea"]
+    oslo = home.facts[0].buttons[0]
+    assert oslo.action == FORGET_FACT and oslo.label == "Forget"
+
+    # Someone else's press on it does nothing; the owner's erases exactly that fact.
+    assert (await commands.press("slack:T1:U2", oslo.action, oslo.value)).text == NOT_YOURS
+    done = await commands.press("slack:T1:U1", oslo.action, oslo.value)
+    assert done.text == "Done. I erased that memory about you."
+    assert [f.text for f in await runtime.memories.list_facts("slack:T1:U1")] == ["User likes tea"]
+    assert "already gone" in (await commands.press("slack:T1:U1", oslo.action, oslo.value)).text
+
+    # Forget everything asks first, with the same preview as /forget.
+    [everything] = home.buttons
+    assert everything.action == FORGET_START and everything.style == "danger"
+    preview = await commands.press("slack:T1:U1", everything.action, everything.value)
+    assert preview.text == "This will erase everything I remember about you (1 memory):"
+    await commands.press("slack:T1:U1", *_button(preview, FORGET_CONFIRM))
+    assert await runtime.memories.list_facts("slack:T1:U1") == []
+    assert len(await runtime.memories.list_facts("slack:T1:U2")) == 1
+    empty = await commands.home("slack:T1:U1")
+    assert empty.facts == () and empty.buttons == () and "Nothing yet" in empty.footer
+
+
+async def test_remember_keeps_only_the_persons_own_message(sqlite_runtime: Runtime) -> None:
+    commands = sqlite_runtime.service.commands
+    memories = sqlite_runtime.memories
+
+    refused = await commands.remember("discord:1", "discord:2", "I like tea", CHANNEL)
+    assert "someone else's" in refused.text
+    assert "no text" in (await commands.remember("discord:1", "discord:1", " 🎉 !!! ", CHANNEL)).text
+    assert await memories.list_facts("discord:1") == [] and await memories.list_facts("discord:2") == []
+
+    kept = await commands.remember("discord:1", "discord:1", "I  play the\n cello", CHANNEL)
+    assert kept.text == "Got it. I'll remember that you said: “I play the cello”"
+    [fact] = await memories.list_facts("discord:1")
+    assert fact.text == "User said: “I play the cello”" and fact.source == CHANNEL
+    again = await commands.remember("discord:1", "discord:1", "I play the cello", CHANNEL)
+    assert again.text == "I already remember that."

@@ -1,6 +1,15 @@
 """What the bot does for a person outside a conversation (`/memories`, `/forget`, buttons)."""
 
-from bot.commands.core import FORGET_CANCEL, FORGET_CONFIRM, Commands
+from bot.commands.core import FORGET_CANCEL, FORGET_CONFIRM, FORGET_FACT, FORGET_START, Commands
 from bot.commands.views import Button, CommandView, FactLine
 
-__all__ = ["FORGET_CANCEL", "FORGET_CONFIRM", "Button", "CommandView", "Commands", "FactLine"]
+__all__ = [
+    "FORGET_CANCEL",
+    "FORGET_CONFIRM",
+    "FORGET_FACT",
+    "FORGET_START",
+    "Button",
+    "CommandView",
+    "Commands",
+    "FactLine",
+]

@@ -9,20 +9,23 @@ by any bot process, not only the one that showed the buttons.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Sequence
 
+from bot.commands.buttons import ButtonValue, parse_value
 from bot.commands.views import Button, CommandView, FactLine
-from bot.memory import Fact, MemoryManager
+from bot.memory import Fact, MemoryManager, Provenance
 
 log = logging.getLogger(__name__)
 
 FORGET_CONFIRM = "forget.confirm"
 FORGET_CANCEL = "forget.cancel"
+FORGET_FACT = "forget.fact"  # one fact, from a listing that offers a button per fact
+FORGET_START = "forget.start"  # "Forget everything": leads to the same preview as /forget
 FORGET_TIMEOUT_SECONDS = 600.0  # Discord lets a bot edit a command's reply for 15 minutes
 PREVIEW_LIMIT = 20
+HOME_LIMIT = 40  # facts with their own button on a home screen (Slack: 100 blocks a view)
 MAX_PHRASE_CHARS = 1000
 
 NOTHING_KNOWN = "I don't remember anything about you yet. Tell me something and I'll keep it in mind."
@@ -39,6 +42,15 @@ UNKNOWN_BUTTON = "Sorry, I don't recognise that button any more. Run the command
 PHRASE_TOO_LONG = (
     "That phrase is too long for me to search for. Try a few words ({limit:,} characters at most)."
 )
+HOME_TITLE = "What I know about you"
+HOME_EMPTY = "Nothing yet. Tell me about yourself in a DM or a thread and I'll remember it."
+HOME_MORE = "Run /memories to see all {count}."
+FORGOT_ONE = "Done. I erased that memory about you."
+FORGOT_ONE_GONE = "That memory was already gone."
+REMEMBERED = "Got it. I'll remember that you said: “{text}”"
+ALREADY_REMEMBERED = "I already remember that."
+NOT_YOUR_MESSAGE = "I can only remember what you said yourself, and that message is someone else's."
+NOTHING_TO_REMEMBER = "That message has no text I could remember."
 UNKNOWN_COMMAND = "I don't know that command. Try /memories or /forget [phrase]."
 FAILED = "Sorry, something went wrong on my side. Please try again in a moment."
 
@@ -114,11 +126,9 @@ class Commands:
         what = (
             f"the memories matching “{shown_phrase(phrase)}”" if phrase else "everything I remember about you"
         )
-        value = json.dumps(
-            {"o": user_id, "p": phrase, "x": round(self._clock() + self._forget_timeout, 3)},
-            separators=(",", ":"),
-            ensure_ascii=False,
-        )
+        value = ButtonValue(
+            owner=user_id, phrase=phrase, expires_at=self._clock() + self._forget_timeout
+        ).encode()
         return CommandView(
             text=PREVIEW.format(what=what, count=memories_noun(len(facts))),
             facts=fact_lines(facts[:PREVIEW_LIMIT]),
@@ -133,16 +143,72 @@ class Commands:
             expired_text=EXPIRED,
         )
 
+    async def home(self, user_id: str) -> CommandView:
+        """A person's own page: their facts, a Forget button on each, and Forget everything."""
+        try:
+            facts = await self._memories.list_facts(user_id)
+        except Exception:
+            log.exception("the home view failed")
+            return _failed()
+        if not facts:
+            return CommandView(text=HOME_TITLE, footer=HOME_EMPTY)
+        shown = tuple(
+            FactLine(
+                id=line.id,
+                text=line.text,
+                source=line.source,
+                buttons=(
+                    Button(
+                        action=FORGET_FACT,
+                        label="Forget",
+                        value=ButtonValue(owner=user_id, fact_id=line.id).encode(),
+                    ),
+                ),
+            )
+            for line in fact_lines(facts[:HOME_LIMIT])
+        )
+        more = max(0, len(facts) - HOME_LIMIT)
+        return CommandView(
+            text=HOME_TITLE,
+            facts=shown,
+            more=more,
+            footer=HOME_MORE.format(count=len(facts)) if more else "",
+            buttons=(
+                Button(
+                    action=FORGET_START,
+                    label="Forget everything",
+                    value=ButtonValue(owner=user_id).encode(),
+                    style="danger",
+                ),
+            ),
+        )
+
+    async def remember(self, user_id: str, author_id: str, text: str, source: Provenance) -> CommandView:
+        """Keep what `author_id` said in a message, for `user_id`, who asked: only their own."""
+        if author_id != user_id:
+            return CommandView(text=NOT_YOUR_MESSAGE)
+        said = " ".join(text.split())
+        if not any(char.isalnum() for char in said):
+            return CommandView(text=NOTHING_TO_REMEMBER)
+        try:
+            _, changed = await self._memories.save(user_id, f"User said: “{said}”", "Noted", source)
+        except Exception:
+            log.exception("remembering a message failed")
+            return _failed()
+        return CommandView(
+            text=REMEMBERED.format(text=shown_phrase(said, 200)) if changed else ALREADY_REMEMBERED
+        )
+
     def refusal(self, user_id: str, action: str, value: str) -> CommandView | None:
         """Why a press by `user_id` will not be carried out, or None; instant, no I/O.
 
         Adapters that must answer a press within a deadline ask this first: a refusal goes
         back at once as a private note; anything else may take longer (`press`).
         """
-        request = _parse_forget(value) if action in {FORGET_CONFIRM, FORGET_CANCEL} else None
+        request = _request(action, value)
         if request is None:
             return CommandView(text=UNKNOWN_BUTTON, replace=False)
-        if request[0] != user_id:
+        if request.owner != user_id:
             log.warning("refused a %s press from someone other than the person it was for", action)
             return CommandView(text=NOT_YOURS, replace=False)
         return None
@@ -150,31 +216,34 @@ class Commands:
     async def press(self, user_id: str, action: str, value: str) -> CommandView:
         """A button press by `user_id`: carried out only for the person it was offered to."""
         refused = self.refusal(user_id, action, value)
-        request = _parse_forget(value)
+        request = _request(action, value)
         if refused is not None or request is None:
             return refused or CommandView(text=UNKNOWN_BUTTON, replace=False)
-        _, phrase, expires_at = request
         if action == FORGET_CANCEL:
             return CommandView(text=KEPT)
-        if self._clock() > expires_at:
-            return CommandView(text=EXPIRED)
+        if action == FORGET_START:
+            return await self.forget(user_id)
         try:
-            count = await self._memories.forget(user_id, phrase)
+            if action == FORGET_FACT:
+                assert request.fact_id is not None
+                gone = await self._memories.delete(user_id, request.fact_id)
+                return CommandView(text=FORGOT_ONE if gone else FORGOT_ONE_GONE)
+            if request.expires_at is not None and self._clock() > request.expires_at:
+                return CommandView(text=EXPIRED)
+            count = await self._memories.forget(user_id, request.phrase)
         except Exception:
-            log.exception("/forget failed")
+            log.exception("%s failed", action)
             return _failed()
         return CommandView(text=FORGOT.format(count=memories_noun(count)) if count else FORGOT_NOTHING)
 
 
-def _parse_forget(value: str) -> tuple[str, str | None, float] | None:
-    """(owner, phrase, expires_at) from a forget button's value; None if it is not ours."""
-    try:
-        data = json.loads(value)
-    except (TypeError, ValueError):
+def _request(action: str, value: str) -> ButtonValue | None:
+    """The button value of a press, if `action` is ours and the value has what it needs."""
+    request = parse_value(value)
+    if request is None:
         return None
-    if not isinstance(data, dict) or not isinstance(data.get("o"), str):
-        return None
-    phrase, expires_at = data.get("p"), data.get("x")
-    if not isinstance(expires_at, int | float) or isinstance(expires_at, bool):
-        return None
-    return data["o"], phrase if isinstance(phrase, str) and phrase else None, float(expires_at)
+    if action in {FORGET_CONFIRM, FORGET_CANCEL}:
+        return request if request.expires_at is not None else None
+    if action == FORGET_FACT:
+        return request if request.fact_id is not None else None
+    return request if action == FORGET_START else None

@@ -30,6 +30,7 @@ class FactLine:
     id: str
     text: str
     source: str  # "learned in a Slack DM, 2026-12-02"
+    buttons: tuple[Button, ...] = ()  # what can be done to this one fact
 
 
 @dataclass(frozen=True, kw_only=True)
