@@ -4,7 +4,8 @@ What it serves:
 - Web API: `GET|POST /api/<method>` (form, query or JSON bodies; `Authorization: Bearer` checked
   against the configured bot token, `invalid_auth` otherwise). Implemented: `auth.test`,
   `apps.connections.open` (needs the xapp- token), `chat.postMessage`, `chat.update`,
-  `chat.postEphemeral`, `users.info`, `conversations.replies`, `conversations.info`.
+  `chat.postEphemeral`, `users.info`, `conversations.replies`, `conversations.info`, and the
+  AI-app methods of `tests.fakes.slack_ai_app` (streaming, assistant threads, `views.publish`).
   Anything else answers `{"ok": false, "error": "unknown_method"}` and is recorded.
 - `POST /response/<id>`: the response_url of slash commands and block actions.
 - Socket Mode: `GET /socket-mode` websocket; sends `hello`, pushes envelopes, records acks.
@@ -52,6 +53,8 @@ from urllib.parse import parse_qsl, urlencode
 import aiohttp
 from aiohttp import web
 
+from tests.fakes.slack_ai_app import SlackAIApp
+
 JsonDict = dict[str, Any]
 PLACEHOLDER = "_thinking…_"  # what the bot posts first and then edits into its answer
 
@@ -66,7 +69,8 @@ class PostedMessage:
     thread_ts: str | None = None
     blocks: list[JsonDict] | None = None
     user: str = "UBOT"
-    updates: int = 0  # how many times chat.update changed it
+    updates: int = 0  # how many times chat.update (or a stream append) changed it
+    streaming: bool = False  # a chat.startStream message not yet stopped
 
     def as_history(self) -> JsonDict:
         message: JsonDict = {"type": "message", "user": self.user, "text": self.text, "ts": self.ts}
@@ -103,8 +107,11 @@ class Envelope:
     ack_payload: JsonDict | None = None
 
 
-class FakeSlack:
-    """The fake Slack server. Use as an async context manager (or `start()` / `stop()`)."""
+class FakeSlack(SlackAIApp):
+    """The fake Slack server. Use as an async context manager (or `start()` / `stop()`).
+
+    Streaming, assistant threads and the App Home tab: `tests.fakes.slack_ai_app`.
+    """
 
     def __init__(
         self,
@@ -151,6 +158,7 @@ class FakeSlack:
         self._runner: web.AppRunner | None = None
         self._port = 0
         self.add_user(bot_user_id, "memorybot", is_bot=True)
+        self._init_ai_app()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -394,14 +402,24 @@ class FakeSlack:
         self.posted.append(message)
         return {"ok": True, "channel": message.channel, "ts": message.ts, "message": message.as_history()}
 
+    def _message(self, channel: str, ts: str) -> PostedMessage | None:
+        return next((m for m in self.posted if m.channel == channel and m.ts == ts), None)
+
+    def _new_posted(self, channel: str, text: str, thread_ts: str | None) -> PostedMessage:
+        message = PostedMessage(
+            channel=channel, ts=self.new_ts(), text=text, thread_ts=thread_ts, user=self.bot_user_id
+        )
+        self.posted.append(message)
+        return message
+
     async def _m_chat_update(self, args: JsonDict) -> JsonDict:
-        for message in self.posted:
-            if message.channel == args.get("channel") and message.ts == args.get("ts"):
-                message.text = str(args.get("text", ""))
-                message.blocks = self._blocks(args)
-                message.updates += 1
-                return {"ok": True, "channel": message.channel, "ts": message.ts, "text": message.text}
-        return {"ok": False, "error": "message_not_found"}
+        message = self._message(str(args.get("channel")), str(args.get("ts")))
+        if message is None:
+            return {"ok": False, "error": "message_not_found"}
+        message.text = str(args.get("text", ""))
+        message.blocks = self._blocks(args)
+        message.updates += 1
+        return {"ok": True, "channel": message.channel, "ts": message.ts, "text": message.text}
 
     async def _m_chat_postEphemeral(self, args: JsonDict) -> JsonDict:
         record = dict(args)
