@@ -34,7 +34,7 @@ def build_adapters(settings: Settings, runtime: Runtime, *, slack_http: bool = F
     adapters: list[Adapter] = []
     if settings.slack_configured:
         with paused_for_imports():
-            from adapters.slack_adapter import SlackAdapter
+            from adapters.slack import SlackAdapter
 
         adapters.append(SlackAdapter(runtime.service, settings, http_mode=True if slack_http else None))
     if settings.discord_configured:

@@ -14,7 +14,10 @@ import pytest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack_adapter import SlackAdapter, SlackAuthError
+from adapters.slack import SlackAdapter, SlackAuthError
+from bot.commands import FORGET_CANCEL, FORGET_CONFIRM, Commands
+from bot.commands.core import EXPIRED, NOT_YOURS, UNKNOWN_BUTTON
+from bot.memory import Provenance
 from bot.runtime import Runtime, open_runtime
 from config.settings import Settings
 from tests.fakes.openai_server import FakeOpenAI, Text
@@ -245,7 +248,7 @@ async def test_forget_confirm_erases_and_new_threads_recall_nothing(
     assert preview.body["response_type"] == "ephemeral"
     shown = json.dumps(preview.blocks)
     assert "pepperoni" in shown and "SF" in shown
-    action_id = await slack.click(preview.blocks, "forget_confirm", user="U1")
+    action_id = await slack.click(preview.blocks, FORGET_CONFIRM, user="U1")
     [done] = await slack.wait_for_responses(action_id)
     assert "erased 2 memories" in done.text
     assert done.body["replace_original"] is True
@@ -257,7 +260,7 @@ async def test_forget_cancel_keeps_everything(bot: SlackAdapter, slack: FakeSlac
     await remember_pizza_and_sf(slack)
     response_id = await slack.send_slash_command("/forget", user="U1")
     [preview] = await slack.wait_for_responses(response_id)
-    action_id = await slack.click(preview.blocks, "forget_cancel", user="U1")
+    action_id = await slack.click(preview.blocks, FORGET_CANCEL, user="U1")
     [done] = await slack.wait_for_responses(action_id)
     assert "kept everything" in done.text
     assert len(await runtime.service.memories.list_facts("slack:T1:U1")) == 2
@@ -271,7 +274,7 @@ async def test_forget_with_a_phrase_removes_only_matching(
     [preview] = await slack.wait_for_responses(response_id)
     shown = json.dumps(preview.blocks)
     assert "pepperoni" in shown and "SF" not in shown
-    action_id = await slack.click(preview.blocks, "forget_confirm", user="U1")
+    action_id = await slack.click(preview.blocks, FORGET_CONFIRM, user="U1")
     [done] = await slack.wait_for_responses(action_id)
     assert "erased 1 memory" in done.text
     [left] = await runtime.service.memories.list_facts("slack:T1:U1")
@@ -285,9 +288,9 @@ async def test_someone_else_clicking_confirm_cannot_erase(
     await answer(slack, "C2", "<@UBOT> I like sushi", user="U2")
     response_id = await slack.send_slash_command("/forget", user="U1")
     [preview] = await slack.wait_for_responses(response_id)
-    action_id = await slack.click(preview.blocks, "forget_confirm", user="U2")
+    action_id = await slack.click(preview.blocks, FORGET_CONFIRM, user="U2")
     [refused] = await slack.wait_for_responses(action_id)
-    assert "only the person who asked" in refused.text
+    assert refused.text == NOT_YOURS
     assert refused.body.get("replace_original") is False
     assert len(await runtime.service.memories.list_facts("slack:T1:U1")) == 2
     assert len(await runtime.service.memories.list_facts("slack:T1:U2")) == 1
@@ -298,7 +301,7 @@ async def test_forget_with_nothing_to_forget_is_kind_and_has_no_buttons(
 ) -> None:
     response_id = await slack.send_slash_command("/forget", "  \u2603 ))) <!channel> junk  " * 20, user="U1")
     [reply] = await slack.wait_for_responses(response_id)
-    assert "nothing to erase" in reply.text
+    assert "nothing to forget" in reply.text
     assert "<!channel>" not in reply.text
     assert not any(block.get("type") == "actions" for block in reply.blocks)
 
@@ -316,6 +319,60 @@ async def test_memories_lists_what_and_where(bot: SlackAdapter, slack: FakeSlack
     other_id = await slack.send_slash_command("/memories", user="U2")
     [empty] = await slack.wait_for_responses(other_id)
     assert "don't remember anything" in empty.text
+
+
+async def test_memories_too_many_for_one_message_come_in_several_all_in_order(
+    bot: SlackAdapter, slack: FakeSlack, runtime: Runtime
+) -> None:
+    source = Provenance(platform="slack", thread_id="slack:T1:D1", is_direct=True)
+    for index in range(450):  # more than one message's 50 blocks hold
+        await runtime.memories.save("slack:T1:U1", f"User knows fact number {index}", "misc", source)
+    expected = [fact.text for fact in (await runtime.service.commands.memories("slack:T1:U1")).facts]
+    assert len(expected) == 450
+
+    response_id = await slack.send_slash_command("/memories", user="U1")
+    await slack.wait_for_responses(response_id, count=2)
+    await settle()
+    messages = [r for r in slack.responses if r.id == response_id]
+    assert len(messages) == 2
+    assert all(m.body["response_type"] == "ephemeral" for m in messages)
+    assert all(len(m.blocks) <= 50 for m in messages)
+    sections = [b["text"]["text"] for m in messages for b in m.blocks if b["type"] == "section"]
+    assert all(len(text) <= 3000 for text in sections)
+    assert sections[0] == "*Here's what I remember about you (450):*"
+    bullets = [line for text in sections for line in text.split("\n") if line.startswith("• ")]
+    assert [line[2:].split(" _(")[0] for line in bullets] == expected
+    assert all(line.endswith(")_") and "a Slack DM" in line for line in bullets)
+    assert "more." not in json.dumps([m.body for m in messages])
+
+
+async def test_an_expired_forget_confirm_erases_nothing(runtime: Runtime, slack: FakeSlack) -> None:
+    now = [1_000_000.0]
+    commands = Commands(runtime.memories, forget_timeout=60, clock=lambda: now[0])
+    adapter = SlackAdapter(runtime.service, runtime.settings, commands=commands)
+    await adapter.start()
+    try:
+        await remember_pizza_and_sf(slack)
+        response_id = await slack.send_slash_command("/forget", user="U1")
+        [preview] = await slack.wait_for_responses(response_id)
+        now[0] += 61
+        [late] = await slack.wait_for_responses(await slack.click(preview.blocks, FORGET_CONFIRM, user="U1"))
+        assert late.text == EXPIRED
+        assert late.body["replace_original"] is True
+        assert len(await runtime.service.memories.list_facts("slack:T1:U1")) == 2
+    finally:
+        await adapter.stop()
+
+
+async def test_a_button_from_before_the_command_core_erases_nothing(
+    bot: SlackAdapter, slack: FakeSlack, runtime: Runtime
+) -> None:
+    await remember_pizza_and_sf(slack)
+    old = [{"type": "actions", "elements": [{"action_id": "forget_confirm", "value": '{"u":"U1","p":null}'}]}]
+    [reply] = await slack.wait_for_responses(await slack.click(old, "forget_confirm", user="U1"))
+    assert reply.text == UNKNOWN_BUTTON
+    assert reply.body.get("replace_original") is False
+    assert len(await runtime.service.memories.list_facts("slack:T1:U1")) == 2
 
 
 # ---------------------------------------------------------------- context and output

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
-from adapters import slack_format as fmt
-from adapters.slack_events import (
+from adapters.slack import render as fmt
+from adapters.slack.events import (
     display_name,
     forget_phrase,
     parse_event,
@@ -18,7 +18,10 @@ from adapters.slack_events import (
     prior_from_replies,
     to_incoming,
 )
-from bot.memory import Fact, Provenance
+from adapters.slack.render import view_messages
+from bot.commands import FORGET_CANCEL, FORGET_CONFIRM, Commands, CommandView, FactLine
+from bot.commands.core import NOT_YOURS
+from bot.memory import Fact, MemoryManager, Provenance
 
 PAYLOADS = Path(__file__).parent / "payloads" / "slack"
 
@@ -177,8 +180,14 @@ def test_slash_command_and_action_payloads_carry_what_we_read() -> None:
     command = payload("slash_forget")
     assert (command["user_id"], forget_phrase(command["text"])) == ("U1", "pizza")
     action = payload("block_actions_forget_confirm")
-    assert fmt.parse_forget_value(action["actions"][0]["value"]) == ("U1", "pizza")
-    assert action["user"]["id"] == "U1"
+    pressed = action["actions"][0]
+    assert pressed["action_id"] == FORGET_CONFIRM
+    assert (action["user"]["id"], action["team"]["id"]) == ("U1", "T1")
+    # The value goes back to the core untouched; it knows whose button it was.
+    commands = commands_over([])
+    assert commands.refusal("slack:T1:U1", pressed["action_id"], pressed["value"]) is None
+    refused = commands.refusal("slack:T1:U2", pressed["action_id"], pressed["value"])
+    assert refused is not None and refused.text == NOT_YOURS
     assert payload("slash_memories")["command"] == "/memories"
 
 
@@ -213,29 +222,81 @@ def test_broadcast_words_get_a_zero_width_space(word: str) -> None:
     assert out == f"hi @{fmt.ZWSP}{word[1:]}!"
 
 
-def test_forget_preview_lists_facts_safely_with_both_buttons() -> None:
-    text, blocks = fmt.forget_preview([fact("likes <!channel> pizza")], invoker="U1", phrase="pizza")
-    assert "1 memory" in text
-    dumped = json.dumps(blocks)
-    assert "<!channel>" not in dumped
-    [actions] = [b for b in blocks if b["type"] == "actions"]
-    ids = [e["action_id"] for e in actions["elements"]]
-    assert ids == [fmt.FORGET_CONFIRM, fmt.FORGET_CANCEL]
-    assert fmt.parse_forget_value(actions["elements"][0]["value"]) == ("U1", "pizza")
+class _Memories:
+    """Just what `Commands` reads for a preview or a listing."""
+
+    def __init__(self, facts: list[Fact]) -> None:
+        self.facts = facts
+
+    async def preview_forget(self, user_id: str, phrase: str | None = None) -> list[Fact]:
+        return self.facts
+
+    async def list_facts(self, user_id: str) -> list[Fact]:
+        return self.facts
 
 
-def test_forget_value_rejects_what_we_did_not_make() -> None:
-    assert fmt.parse_forget_value("not json") is None
-    assert fmt.parse_forget_value('{"p": "x"}') is None
-    assert fmt.parse_forget_value(fmt.forget_value("U1", None)) == ("U1", None)
+def commands_over(facts: list[Fact]) -> Commands:
+    return Commands(cast(MemoryManager, _Memories(facts)))
 
 
-def test_memories_list_says_where_and_when() -> None:
-    _, blocks = fmt.memories_list([fact("User likes tea"), fact("User lives in SF", direct=True)])
-    dumped = json.dumps(blocks)
+def bullets(blocks: list[dict[str, Any]]) -> list[str]:
+    texts = [b["text"]["text"] for b in blocks if b["type"] == "section"]
+    return [line for text in texts for line in text.split("\n") if line.startswith("• ")]
+
+
+async def test_forget_preview_lists_facts_safely_with_both_buttons() -> None:
+    commands = commands_over([fact("likes <!channel> pizza")])
+    view = await commands.forget("slack:T1:U1", "pizza <!here>")
+    [message] = view_messages(view)
+    assert "1 memory" in message.text
+    sections = [b["text"]["text"] for b in message.blocks if b["type"] == "section"]
+    shown = json.dumps([message.text, sections])  # what people see (a button's value is not shown)
+    assert "<!channel>" not in shown and "<!here>" not in shown
+    assert "pizza &lt;!here&gt;" in sections[0]
+    assert bullets(message.blocks) == ["• likes &lt;!channel&gt; pizza"]  # no sources in a preview
+    [actions] = [b for b in message.blocks if b["type"] == "actions"]
+    assert [e["action_id"] for e in actions["elements"]] == [FORGET_CONFIRM, FORGET_CANCEL]
+    assert [e.get("style") for e in actions["elements"]] == ["danger", None]
+    assert [e["text"]["text"] for e in actions["elements"]] == ["Erase them", "Cancel"]
+    assert [e["value"] for e in actions["elements"]] == [b.value for b in view.buttons]
+    assert commands.refusal("slack:T1:U1", FORGET_CONFIRM, actions["elements"][0]["value"]) is None
+    assert message.blocks[-2]["text"]["text"] == view.footer
+
+
+async def test_memories_list_says_where_and_when_for_every_fact() -> None:
+    listed = await commands_over([fact("User likes tea"), fact("User lives in SF", direct=True)]).memories(
+        "u"
+    )
+    [message] = view_messages(listed)
+    dumped = json.dumps(message.blocks)
     assert "Slack #general, 2024-05-01" in dumped
     assert "a Slack DM" in dumped
     many = [fact(f"fact {i} " + "y" * 190) for i in range(30)]
-    _, long_blocks = fmt.memories_list(many)
-    assert all(len(b["text"]["text"]) <= 3000 for b in long_blocks)
-    assert "and 10 more" in json.dumps(long_blocks)
+    [listing] = view_messages(await commands_over(many).memories("u"))
+    assert all(len(b["text"]["text"]) <= 3000 for b in listing.blocks)
+    assert [line.split(" ")[2] for line in bullets(listing.blocks)] == [str(i) for i in range(30)]
+    assert "more." not in dumped + json.dumps(listing.blocks)
+
+
+def test_facts_full_of_escapes_still_fit_their_sections_whole() -> None:
+    facts = tuple(FactLine(id=str(i), text="&<>" * 70, source="learned in a Slack DM") for i in range(20))
+    [message] = view_messages(CommandView(text="Here:", facts=facts))
+    assert all(len(b["text"]["text"]) <= 3000 for b in message.blocks)
+    shown = bullets(message.blocks)
+    assert len(shown) == 20 and all(line.endswith("_(learned in a Slack DM)_") for line in shown)
+
+
+def test_a_listing_too_long_for_five_messages_says_how_many_more() -> None:
+    facts = tuple(FactLine(id=str(i), text=f"fact {i}", source="learned in a Slack DM") for i in range(3000))
+    messages = view_messages(CommandView(text="Here:", facts=facts, more=7))
+    assert len(messages) == fmt.MAX_MESSAGES
+    assert all(len(m.blocks) <= fmt.MAX_BLOCKS for m in messages)
+    shown = [int(line.split(" ")[2]) for m in messages for line in bullets(m.blocks)]
+    assert shown == list(range(len(shown)))  # the first ones, in order
+    assert messages[-1].blocks[-1]["text"]["text"] == f"…and {3000 - len(shown) + 7} more."
+
+
+def test_a_plain_answer_is_text_only_and_escaped() -> None:
+    [message] = view_messages(CommandView(text="Nothing matching “<!channel>”"))
+    assert message.blocks == []
+    assert message.text == "Nothing matching “&lt;!channel&gt;”"

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from adapters.discord_adapter import DiscordAdapter
-from adapters.slack_adapter import SlackAdapter
+from adapters.slack import SlackAdapter
 from bot.runtime import Runtime, open_runtime
 from tests.fakes.discord_server import FakeDiscord, FakeUser
 from tests.fakes.openai_server import FakeOpenAI

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import orjson
 
+from bot.commands import FORGET_CONFIRM
 from bot.runtime import open_runtime
 from config.settings import Settings
 from tests.fakes.openai_server import FakeOpenAI
@@ -80,7 +81,7 @@ async def test_slack_forget_flow_erases_from_disk_and_the_dm(
 
     response_id = await slack.send_slash_command("/forget", "", user="U1", channel="D1")
     [preview] = await slack.wait_for_responses(response_id)
-    [done] = await slack.wait_for_responses(await slack.click(preview.blocks, "forget_confirm", user="U1"))
+    [done] = await slack.wait_for_responses(await slack.click(preview.blocks, FORGET_CONFIRM, user="U1"))
     assert "erased 1 memory" in done.text
     tally.inputs_tried += 1
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from adapters.slack_adapter import SlackAdapter
+from adapters.slack import SlackAdapter
 from bot.graph import APOLOGY
 from bot.runtime import open_runtime
 from tests.fakes.openai_server import Fail, FakeOpenAI, Hang

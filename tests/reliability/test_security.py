@@ -17,8 +17,8 @@ from urllib.parse import urlencode
 import aiohttp
 import pytest
 
-from adapters.slack_adapter import SlackAdapter
-from adapters.slack_format import forget_value
+from adapters.slack import SlackAdapter
+from bot.commands import FORGET_CONFIRM
 from bot.runtime import Runtime, open_runtime
 from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.openai_server import Fail, FakeOpenAI, Text
@@ -92,7 +92,9 @@ async def test_unsigned_forged_or_replayed_requests_are_401_with_no_side_effect(
     [fact] = await memories.list_facts("slack:T1:U1")
     requests_before, posted_before = len(fake_model.requests), len(slack.posted)
 
-    confirm_value = forget_value("U1", None)  # exactly what our own Confirm button carries
+    # Exactly what our own Erase button carries: from a real /forget preview for Ana.
+    preview = await http_slack.runtime.service.commands.forget("slack:T1:U1")
+    [confirm] = [button for button in preview.buttons if button.action == FORGET_CONFIRM]
     attacks: dict[str, tuple[str, bool]] = {
         "event": (json.dumps(slack.event_callback(slack.message_event("D1", "sneaky", user="U1"))), False),
         "/memories": (urlencode(slack.slash_command_body("/memories", user="U1")), True),
@@ -102,7 +104,7 @@ async def test_unsigned_forged_or_replayed_requests_are_401_with_no_side_effect(
                 {
                     "payload": json.dumps(
                         slack.block_actions_body(
-                            {"action_id": "forget_confirm", "value": confirm_value}, user="U1"
+                            {"action_id": confirm.action, "value": confirm.value}, user="U1"
                         )
                     )
                 }
