@@ -16,6 +16,7 @@ from __future__ import annotations
 import itertools
 import json
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 JsonDict = dict[str, Any]
@@ -25,6 +26,11 @@ class SlackAIApp:
     """Web API methods and event helpers for Slack's AI-app features (a FakeSlack mixin)."""
 
     # Provided by FakeSlack.
+    new_ts: Callable[[], str]
+    _message: Callable[[str, str], Any]
+    _new_posted: Callable[[str, str, str | None], Any]
+    push_envelope: Callable[..., Awaitable[Any]]
+    event_callback: Callable[..., JsonDict]
     posted: list[Any]
     team_id: str
     team_domain: str
@@ -46,22 +52,6 @@ class SlackAIApp:
 
     def refuse_status(self, error: str | None = "missing_scope") -> None:
         self._status_refused = error
-
-    # The FakeSlack provides these.
-    def new_ts(self) -> str:
-        raise NotImplementedError
-
-    def _message(self, channel: str, ts: str) -> Any:
-        raise NotImplementedError
-
-    def _new_posted(self, channel: str, text: str, thread_ts: str | None) -> Any:
-        raise NotImplementedError
-
-    async def push_envelope(self, kind: str, payload: JsonDict, **options: Any) -> Any:
-        raise NotImplementedError
-
-    def event_callback(self, event: JsonDict, *, event_id: str | None = None) -> JsonDict:
-        raise NotImplementedError
 
     # ------------------------------------------------------------------ streaming
 
