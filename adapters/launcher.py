@@ -39,7 +39,7 @@ def build_adapters(settings: Settings, runtime: Runtime, *, slack_http: bool = F
         adapters.append(SlackAdapter(runtime.service, settings, http_mode=True if slack_http else None))
     if settings.discord_configured:
         with paused_for_imports():
-            from adapters.discord_adapter import DiscordAdapter
+            from adapters.discord import DiscordAdapter
 
         adapters.append(DiscordAdapter(runtime.service, settings))
     return adapters

@@ -18,8 +18,11 @@ import pytest
 from discord import LoginFailure
 from discord.http import Route
 
-from adapters.discord_adapter import FORGET_EXPIRED, TEXT_ONLY, DiscordAdapter
-from bot.runtime import open_runtime
+from adapters.discord import TEXT_ONLY, DiscordAdapter
+from bot.commands import Commands
+from bot.commands.core import EXPIRED, FORGOT, KEPT, NOT_YOURS
+from bot.memory import Provenance
+from bot.runtime import Runtime, open_runtime
 from config.settings import ConfigError, Settings
 from tests.fakes.discord_server import FakeDiscord, FakeUser
 from tests.fakes.openai_server import FakeOpenAI, Hang, Text, message_text
@@ -33,6 +36,7 @@ class World:
     adapter: DiscordAdapter
     ana: FakeUser
     bo: FakeUser
+    runtime: Runtime
 
 
 def discord_settings(tmp_path: Path, openai: FakeOpenAI, discord: FakeDiscord, **overrides: Any) -> Settings:
@@ -64,7 +68,7 @@ async def world(tmp_path: Path, fakes: tuple[FakeDiscord, FakeOpenAI]) -> AsyncI
         try:
             ana = discord.make_user("ana", global_name="Ana")
             bo = discord.make_user("bo", global_name="Bo")
-            yield World(discord, openai, adapter, ana, bo)
+            yield World(discord, openai, adapter, ana, bo, runtime)
         finally:
             await adapter.stop()
 
@@ -217,7 +221,7 @@ async def test_an_unreadable_thread_history_still_gets_an_answer(
     discord = world.discord
     thread = await discord.add_thread(world.bo, "we should order food", name="offsite")
     discord.forbid_reading(thread)
-    with caplog.at_level(logging.WARNING, logger="adapters.discord_adapter"):
+    with caplog.at_level(logging.WARNING, logger="adapters.discord"):
         await discord.push_guild_message(world.ana, "any ideas?", channel_id=thread, mention_bot=True)
         [reply] = await discord.wait_for_messages(thread, 1)
     assert reply.content.startswith("You said: any ideas?")
@@ -258,12 +262,13 @@ async def test_forget_confirm_erases_and_memories_lists_nothing(world: World) ->
     deferred, preview = await discord.wait_for_interaction_responses(command, 2)
     assert deferred.type == 5 and deferred.ephemeral
     assert "pepperoni pizza" in (preview.content or "") and preview.ephemeral
-    assert set(preview.button_ids()) == {"Confirm", "Cancel"}
+    assert set(preview.button_ids()) == {"Erase them", "Cancel"}
 
-    click = await discord.click_button(world.ana, preview, "Confirm")
+    click = await discord.click_button(world.ana, preview, "Erase them")
     ack, done = await discord.wait_for_interaction_responses(click, 2)
     assert ack.type == 6
-    assert done.content == "Done — I forgot 1 thing." and done.components == []
+    assert done.kind == "edit_original" and done.components == []
+    assert done.content == FORGOT.format(count="1 memory") == "Done. I erased 1 memory about you."
 
     listing = await discord.push_slash_command(world.ana, "memories")
     _, answer = await discord.wait_for_interaction_responses(listing, 2)
@@ -279,13 +284,67 @@ async def test_forget_cancel_keeps_everything_and_memories_lists_it(world: World
     command = await discord.push_slash_command(world.ana, "forget", {"phrase": "pizza"})
     _, preview = await discord.wait_for_interaction_responses(command, 2)
     click = await discord.click_button(world.ana, preview, "Cancel")
-    [update] = await discord.wait_for_interaction_responses(click, 1)
-    assert update.type == 7 and update.content == "Okay — I kept everything."
+    # Acknowledged at once (deferred update), then the preview itself says so, buttons gone.
+    ack, update = await discord.wait_for_interaction_responses(click, 2)
+    assert ack.type == 6
+    assert update.kind == "edit_original" and update.content == KEPT == "Okay, I kept everything."
+    assert update.components == [] and update.message is preview.message
 
     listing = await discord.push_slash_command(world.ana, "memories", in_guild=False)
     deferred, answer = await discord.wait_for_interaction_responses(listing, 2)
     assert deferred.ephemeral
     assert "User likes pepperoni pizza — learned in a Discord DM" in (answer.content or "")
+
+
+async def test_a_failed_erase_apologises_privately_and_the_buttons_still_work(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    discord, memories = world.discord, world.runtime.memories
+    await remember_pizza(world)
+    command = await discord.push_slash_command(world.ana, "forget")
+    _, preview = await discord.wait_for_interaction_responses(command, 2)
+    erase = memories.forget
+
+    async def fails_once(*args: Any) -> int:
+        monkeypatch.setattr(memories, "forget", erase)
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(memories, "forget", fails_once)
+    click = await discord.click_button(world.ana, preview, "Erase them")
+    ack, apology = await discord.wait_for_interaction_responses(click, 2)
+    assert ack.type == 6
+    assert (
+        apology.kind == "followup" and apology.ephemeral and "something went wrong" in (apology.content or "")
+    )
+
+    again = await discord.click_button(world.ana, preview, "Erase them")
+    _, done = await discord.wait_for_interaction_responses(again, 2)
+    assert done.content == "Done. I erased 1 memory about you." and done.components == []
+    assert await memories.list_facts(f"discord:{world.ana.id}") == []
+
+
+async def test_a_long_memories_listing_shows_every_fact_over_several_private_messages(world: World) -> None:
+    discord, user = world.discord, f"discord:{world.ana.id}"
+    dm = Provenance(platform="discord", thread_id=f"discord:dm:{world.ana.id}", is_direct=True)
+    for index in range(40):
+        await world.runtime.memories.save(user, f"User fact number {index:02d} " + "lorem " * 15, "misc", dm)
+    expected = await world.runtime.service.commands.memories(user)
+    assert len(expected.facts) == 40
+
+    listing = await discord.push_slash_command(world.ana, "memories")
+
+    def bullets() -> list[str]:
+        texts = [r.content or "" for r in discord.interaction_responses if r.interaction_id == listing]
+        return [line for text in texts for line in text.splitlines() if line.startswith("• ")]
+
+    await eventually(lambda: len(bullets()) >= len(expected.facts))
+    deferred, first, *rest = await discord.wait_for_interaction_responses(listing)
+    assert deferred.type == 5 and deferred.ephemeral
+    assert first.kind == "edit_original" and (first.content or "").startswith(expected.text)
+    assert len(rest) >= 2 and all(r.kind == "followup" and r.ephemeral for r in rest)
+    assert all(len(r.content or "") <= 2000 for r in [first, *rest])
+    # The same facts, in the same order as the core (and so the console and Slack) lists them.
+    assert bullets() == [f"• {fact.text} — {fact.source}" for fact in expected.facts]
 
 
 async def test_unpressed_forget_buttons_expire_and_say_so(
@@ -294,18 +353,19 @@ async def test_unpressed_forget_buttons_expire_and_say_so(
     discord, openai = fakes
     settings = discord_settings(tmp_path, openai, discord)
     async with open_runtime(settings) as runtime:
-        adapter = DiscordAdapter(runtime.service, settings, guild_ready_timeout=0.05, forget_timeout=0.3)
+        commands = Commands(runtime.memories, forget_timeout=0.3)
+        adapter = DiscordAdapter(runtime.service, settings, guild_ready_timeout=0.05, commands=commands)
         await adapter.start()
         try:
             ana = discord.make_user("ana", global_name="Ana")
-            world = World(discord, openai, adapter, ana, discord.make_user("bo"))
+            world = World(discord, openai, adapter, ana, discord.make_user("bo"), runtime)
             await remember_pizza(world)
             command = await discord.push_slash_command(ana, "forget")
             _, preview, expired = await discord.wait_for_interaction_responses(command, 3)
         finally:
             await adapter.stop()
-    assert set(preview.button_ids()) == {"Confirm", "Cancel"}
-    assert expired.kind == "edit_original" and expired.content == FORGET_EXPIRED
+    assert set(preview.button_ids()) == {"Erase them", "Cancel"}
+    assert expired.kind == "edit_original" and expired.content == EXPIRED
     assert expired.components == []  # the buttons are gone, not left to fail when pressed
     assert [fact.text for fact in await _facts_of(settings, ana)] == ["User likes pepperoni pizza"]
 
@@ -326,9 +386,9 @@ async def test_someone_else_cannot_confirm_a_forget(world: World) -> None:
     await remember_pizza(world)
     command = await discord.push_slash_command(world.ana, "forget")
     _, preview = await discord.wait_for_interaction_responses(command, 2)
-    click = await discord.click_button(world.bo, preview, "Confirm")
+    click = await discord.click_button(world.bo, preview, "Erase them")
     [refusal] = await discord.wait_for_interaction_responses(click, 1)
-    assert refusal.type == 4 and refusal.ephemeral and "Only the person" in (refusal.content or "")
+    assert refusal.type == 4 and refusal.ephemeral and refusal.content == NOT_YOURS
 
     listing = await discord.push_slash_command(world.ana, "memories")
     _, answer = await discord.wait_for_interaction_responses(listing, 2)
@@ -388,7 +448,7 @@ async def test_forbidden_channel_is_logged_not_fatal(world: World, caplog: pytes
     locked = discord.add_text_channel("announcements")
     discord.forbid_channel(locked)
     await discord.push_guild_message(world.ana, "hello?", channel_id=locked, mention_bot=True)
-    with caplog.at_level(logging.WARNING, logger="adapters.discord_adapter"):
+    with caplog.at_level(logging.WARNING, logger="adapters.discord"):
         await eventually(lambda: "no permission to write" in caplog.text)
         await settle(world, world.ana)  # and the bot still answers elsewhere
     assert "no permission to write" in caplog.text

@@ -1,4 +1,4 @@
-"""`adapters.discord_events.to_incoming` on recorded Discord gateway payloads."""
+"""`adapters.discord.events.to_incoming` on recorded Discord gateway payloads."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from adapters.discord_events import (
+from adapters.discord.events import (
     ChannelContext,
     has_attachments,
     prior_from_history,

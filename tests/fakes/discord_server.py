@@ -433,7 +433,11 @@ class FakeDiscord:
             payload["user"] = user.payload()
         if message is not None:
             payload["message"] = message
-        record = _Interaction(interaction_id, token, user, channel_id, self.guild_id if in_guild else None)
+        # A component's interaction starts out owning the message it was clicked on: after a
+        # deferred update (type 6), editing "@original" edits that message, as on Discord.
+        record = _Interaction(
+            interaction_id, token, user, channel_id, self.guild_id if in_guild else None, original=message
+        )
         self._interactions[interaction_id] = record
         self._interactions_by_token[token] = record
         return payload
@@ -809,7 +813,9 @@ class FakeDiscord:
             case "POST", ["interactions", interaction_id, token, "callback"]:
                 return self._interaction_callback(int(interaction_id), token, body)
             case "POST", ["webhooks", _app, token]:
-                return self._followup(token, body, wait=request.query.get("wait") == "true")
+                # discord.py sends wait=1; Discord takes any boolean spelling.
+                wait = request.query.get("wait", "").lower() in ("1", "true")
+                return self._followup(token, body, wait=wait)
             case ("PATCH", ["webhooks", _app, token, "messages", "@original"]):
                 return self._edit_original(token, body)
             case ("GET", ["webhooks", _app, token, "messages", "@original"]):

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from adapters.discord_adapter import DiscordAdapter
+from adapters.discord import DiscordAdapter
 from adapters.slack import SlackAdapter
 from bot.runtime import Runtime, open_runtime
 from tests.fakes.discord_server import FakeDiscord, FakeUser

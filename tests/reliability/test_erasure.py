@@ -105,9 +105,9 @@ async def test_discord_forget_flow_erases_from_disk_and_the_dm(
 
     command = await discord.push_slash_command(ana, "forget", in_guild=False)
     _, preview = await discord.wait_for_interaction_responses(command, 2)
-    click = await discord.click_button(ana, preview, "Confirm")
+    click = await discord.click_button(ana, preview, "Erase them")
     _, done = await discord.wait_for_interaction_responses(click, 2)
-    assert done.content == "Done — I forgot 1 thing."
+    assert done.content == "Done. I erased 1 memory about you." and done.components == []
     tally.inputs_tried += 1
 
     on_disk = sqlite_bytes(tmp_path / "bot.db")

@@ -1,5 +1,8 @@
 """Discord gateway message payloads -> the core's `IncomingMessage` (pure, no I/O).
 
+discord.py hands the adapter `discord.Message` objects; `message_payload` turns one back
+into the gateway-shaped fields these rules read, so the rules are tested on recorded payloads.
+
 Rules: every DM is answered (one conversation per DM channel); in a server, a mention
 starts a conversation in a thread created on that message (a thread started from a
 message takes the message's id), and messages in a thread the bot already talks in
@@ -14,6 +17,8 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+import discord
 
 from bot.messages import IncomingMessage, PriorMessage
 
@@ -45,6 +50,49 @@ def dm_thread_id(channel_id: int | str) -> str:
 
 def guild_thread_id(guild_id: int | str, channel_id: int | str) -> str:
     return f"{PLATFORM}:{guild_id}:{channel_id}"
+
+
+def message_payload(message: discord.Message) -> dict[str, Any]:
+    """The gateway-shaped fields `to_incoming` reads, taken from a discord.py message."""
+    author = message.author
+    payload: dict[str, Any] = {
+        "id": str(message.id),
+        "channel_id": str(message.channel.id),
+        "type": message.type.value,
+        "content": message.content,
+        "webhook_id": str(message.webhook_id) if message.webhook_id else None,
+        "author": {
+            "id": str(author.id),
+            "username": author.name,
+            "global_name": author.global_name,
+            "bot": author.bot,
+            "system": author.system,
+        },
+        "mentions": [
+            {
+                "id": str(user.id),
+                "username": user.name,
+                "global_name": user.global_name,
+                "member": {"nick": getattr(user, "nick", None)},
+            }
+            for user in message.mentions
+        ],
+        "attachments": [{"id": str(a.id), "filename": a.filename} for a in message.attachments],
+        "sticker_items": [{"id": str(s.id), "name": s.name} for s in message.stickers],
+    }
+    if message.guild is not None:
+        payload["guild_id"] = str(message.guild.id)
+        payload["member"] = {"nick": getattr(author, "nick", None)}
+    return payload
+
+
+def payload_with_starter(message: discord.Message) -> dict[str, Any]:
+    """`message_payload`, with a thread starter's channel message as `referenced_message`."""
+    payload = message_payload(message)
+    resolved = message.reference.resolved if message.reference else None
+    if isinstance(resolved, discord.Message):
+        payload["referenced_message"] = message_payload(resolved)
+    return payload
 
 
 def is_human_message(payload: Mapping[str, Any]) -> bool:

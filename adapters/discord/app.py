@@ -1,0 +1,229 @@
+"""The Discord adapter: discord.py's client, and a message's way to the core and back.
+
+A message is translated by `adapters.discord.events`, answered by `ChatService.handle`
+with "typing…" shown, and sent back split under Discord's limit, in the DM or thread it
+came from, or in a new thread on a server-channel mention. The connection lives in
+`adapters.discord.connection`, the slash commands in `adapters.discord.commands`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from collections.abc import Awaitable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import app_commands
+
+from adapters.discord.commands import register_commands, sync_commands
+from adapters.discord.connection import GatewayConnection
+from adapters.discord.events import (
+    ChannelContext,
+    guild_thread_id,
+    has_attachments,
+    message_payload,
+    payload_with_starter,
+    prior_from_history,
+    to_incoming,
+)
+from adapters.discord.render import MESSAGE_LIMIT, NO_PINGS
+from adapters.text_split import split_message
+from config.settings import ConfigError, Settings
+
+if TYPE_CHECKING:
+    from bot.commands import Commands
+    from bot.messages import PriorMessage, Reply
+    from bot.service import ChatService
+
+log = logging.getLogger(__name__)
+
+SEEN_MESSAGES = 2048  # dedupe guard for events replayed after a gateway RESUME
+PRIOR_LIMIT = 50  # earlier thread messages read when the bot is first mentioned in a thread
+TEXT_ONLY = "I can only read text for now — attachments and stickers pass me by. Could you type it out?"
+
+
+class _SeenMessages:
+    """A bounded LRU of message ids, so a replayed event is answered once."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._ids: OrderedDict[int, None] = OrderedDict()
+
+    def first_time(self, message_id: int) -> bool:
+        if message_id in self._ids:
+            self._ids.move_to_end(message_id)
+            return False
+        self._ids[message_id] = None
+        if len(self._ids) > self._size:
+            self._ids.popitem(last=False)
+        return True
+
+
+class _Client(discord.Client):
+    def __init__(self, adapter: DiscordAdapter, **options: Any) -> None:
+        super().__init__(**options)
+        self.adapter = adapter
+        self.tree = app_commands.CommandTree(self)
+
+    async def setup_hook(self) -> None:
+        register_commands(self.tree, self.adapter.commands)
+        await sync_commands(self.tree, self.adapter.guild_id)
+
+    async def on_message(self, message: discord.Message) -> None:
+        await self.adapter._on_message(message)
+
+
+class DiscordAdapter:
+    """Connects the core to Discord through discord.py (`login()` + `connect()`, no signals).
+
+    `commands` answers `/memories`, `/forget` and their buttons (default: the service's).
+    """
+
+    name = "discord"
+
+    def __init__(
+        self,
+        service: ChatService,
+        settings: Settings,
+        *,
+        guild_ready_timeout: float = 2.0,
+        commands: Commands | None = None,
+    ) -> None:
+        if settings.discord_token is None:
+            raise ConfigError("DISCORD_TOKEN is not set")
+        self._service = service
+        self._settings = settings
+        self._guild_ready_timeout = guild_ready_timeout
+        self.commands = commands or service.commands
+        self._seen = _SeenMessages(SEEN_MESSAGES)
+        self._client: _Client | None = None
+        self._connection: GatewayConnection | None = None
+
+    @property
+    def client(self) -> discord.Client | None:
+        return self._client
+
+    @property
+    def guild_id(self) -> int | None:
+        """The one guild the commands are synced to, or None for everywhere."""
+        return self._settings.discord_guild_id
+
+    async def start(self) -> None:
+        """Log in, sync the commands, connect in the background; return once READY."""
+        if self._client is not None:
+            return
+        intents = discord.Intents.none()
+        intents.guilds = True
+        intents.guild_messages = True
+        intents.dm_messages = True
+        intents.message_content = True
+        client = _Client(
+            self, intents=intents, allowed_mentions=NO_PINGS, guild_ready_timeout=self._guild_ready_timeout
+        )
+        connection = GatewayConnection(
+            client, api_url=self._settings.discord_api_url, gateway_url=self._settings.discord_gateway_url
+        )
+        self._client, self._connection = client, connection
+        token = self._settings.discord_token
+        assert token is not None
+        try:
+            await connection.open(token.get_secret_value())
+        except BaseException:
+            self._client = self._connection = None
+            raise
+        log.info("discord connected as %s", client.user)
+
+    async def stop(self) -> None:
+        """Close the gateway and the HTTP session (idempotent)."""
+        connection, self._connection = self._connection, None
+        self._client = None
+        if connection is not None:
+            await connection.close()
+
+    # ----- messages
+
+    async def _on_message(self, message: discord.Message) -> None:
+        client = self._client
+        if client is None or client.user is None or not self._seen.first_time(message.id):
+            return
+        bot_id = client.user.id
+        payload = message_payload(message)
+        channel = message.channel
+        in_thread = isinstance(channel, discord.Thread)
+        thread_is_ours = False
+        if in_thread and message.guild is not None:
+            thread_is_ours = await self._service.has_thread(guild_thread_id(message.guild.id, channel.id))
+        parent = channel.parent if isinstance(channel, discord.Thread) else channel
+        context = ChannelContext(
+            bot_user_id=bot_id,
+            in_thread=in_thread,
+            thread_is_ours=thread_is_ours,
+            channel_name=getattr(parent, "name", None),
+        )
+        incoming = to_incoming(payload, context)
+        if incoming is None:
+            return
+        try:
+            target = await self._reply_target(message, incoming.text or incoming.user_name)
+            if not incoming.text.strip():
+                if has_attachments(payload):
+                    await target.send(TEXT_ONLY)
+                return
+            prior: Sequence[PriorMessage] = ()
+            if in_thread and not thread_is_ours:
+                prior = await self._prior(message, bot_id)
+            reply = await _typing_while(target, self._service.handle(incoming, prior=prior))
+            for chunk in split_message(reply.text, MESSAGE_LIMIT):
+                await target.send(chunk, allowed_mentions=NO_PINGS)
+        except discord.Forbidden as exc:
+            log.warning("discord: no permission to write in channel %s: %s", channel.id, exc.text)
+        except discord.HTTPException:
+            log.exception("discord: could not answer message %s in channel %s", message.id, channel.id)
+
+    async def _prior(self, message: discord.Message, bot_id: int) -> list[PriorMessage]:
+        """What was said in the thread before the bot was first mentioned there."""
+        try:
+            earlier = [m async for m in message.channel.history(limit=PRIOR_LIMIT, before=message)]
+        except discord.HTTPException as exc:  # e.g. no Read Message History permission
+            log.warning("discord: could not read earlier messages in %s (%s)", message.channel.id, exc)
+            return []
+        return prior_from_history((payload_with_starter(m) for m in reversed(earlier)), bot_id)
+
+    async def _reply_target(self, message: discord.Message, topic: str) -> discord.abc.Messageable:
+        """Where to answer: the DM or thread itself, or a new thread on a server-channel mention."""
+        if message.guild is None or isinstance(message.channel, discord.Thread):
+            return message.channel
+        name = " ".join(topic.split())[:80] or "chat"
+        try:
+            return await message.create_thread(name=name, auto_archive_duration=1440)
+        except discord.HTTPException as exc:
+            log.warning(
+                "discord: could not start a thread in %s (%s); replying in the channel",
+                message.channel.id,
+                exc,
+            )
+            return message.channel
+
+
+async def _typing_while(target: discord.abc.Messageable, turn: Awaitable[Reply]) -> Reply:
+    """Run `turn` with "typing…" shown; the indicator never delays or sinks the reply.
+
+    discord.py's `typing()` waits for its first request (and any rate-limit retry of it)
+    before its block starts; here the indicator runs beside the turn instead, and stops
+    when the turn is done, whatever state its own requests are in.
+    """
+    typing = asyncio.create_task(_show_typing(target))
+    try:
+        return await turn
+    finally:
+        typing.cancel()
+
+
+async def _show_typing(target: discord.abc.Messageable) -> None:
+    try:
+        async with target.typing():
+            await asyncio.Future()  # until the turn is done and this task is cancelled
+    except Exception as exc:  # noqa: BLE001 - only decoration failed; the reply still goes out
+        log.debug("discord: the typing indicator failed (%s)", type(exc).__name__)
