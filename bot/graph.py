@@ -116,6 +116,21 @@ def _last_human_text(messages: list[AnyMessage]) -> str:
     return ""
 
 
+CONTEXT_TURNS = 3
+
+
+def _recent_turns(messages: list[AnyMessage]) -> list[str]:
+    """The thread's last few messages before the current one (people's and the bot's words),
+    oldest first: a follow-up such as "and her sister?" is searched with them."""
+    current = next((i for i in range(len(messages) - 1, -1, -1) if isinstance(messages[i], HumanMessage)), 0)
+    earlier = [
+        message_text(message)
+        for message in messages[:current]
+        if isinstance(message, HumanMessage) or (isinstance(message, AIMessage) and not message.tool_calls)
+    ]
+    return earlier[-CONTEXT_TURNS:]
+
+
 def _as_stored(response: BaseMessage) -> AIMessage:
     """The model's answer as the thread keeps it: what a later prompt sends back, no more.
 
@@ -167,6 +182,7 @@ def build_graph(
             _last_human_text(messages),
             limit=limits.max_facts_in_prompt,
             token_budget=limits.memory_token_budget,
+            context=_recent_turns(messages),
         )
         system = SystemMessage(
             system_prompt(

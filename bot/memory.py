@@ -1,8 +1,10 @@
-"""A person's long-term facts: store access, ranking for the prompt, and the privacy API.
+"""A person's long-term facts: the privacy API and the facts for a prompt.
 
-Facts live in the LangGraph Store under `("memories", user_id)`. Every function here
-takes the user id from its caller (the graph's config or an adapter's verified identity),
-never from model output, so one person's data cannot reach another's namespace.
+Facts live in the LangGraph Store under `("memories", user_id)` (`bot.facts`); which of
+them reach a prompt is `bot.retrieval`'s job, on the database's own full-text index.
+Every function here takes the user id from its caller (the graph's config or an
+adapter's verified identity), never from model output, so one person's data cannot
+reach another's namespace.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,119 +20,44 @@ from langchain_core.embeddings import Embeddings
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.store.base import BaseStore, Item, PutOp
 
-from bot.ranking import Candidate, rank, tokens
+from bot.fact_index import FactIndex, IndexedFact
+from bot.facts import (
+    DIRECT_THREADS,
+    MAX_FACT_CHARS,
+    MEMORIES,
+    Fact,
+    Provenance,
+    clean_fact_text,
+    describe_facts,
+    direct_threads_namespace,
+    fact_from_indexed,
+    fact_from_item,
+    fact_line,
+    matches_phrase,
+    memories_namespace,
+    text_matches,
+)
+from bot.lexicon import words
+from bot.ranking import approx_tokens
+from bot.retrieval import Query, Retriever
+from bot.scan_fact_index import ScanFactIndex
+
+__all__ = [
+    "DIRECT_THREADS",
+    "MAX_FACT_CHARS",
+    "MEMORIES",
+    "Fact",
+    "HistoryRedactor",
+    "MemoryManager",
+    "Provenance",
+    "describe_facts",
+    "matches_phrase",
+    "memories_namespace",
+    "text_matches",
+]
 
 log = logging.getLogger(__name__)
-
-MEMORIES = "memories"
-DIRECT_THREADS = "direct_threads"
-MAX_FACT_CHARS = 500
 _PAGE = 500
-
-
-def _label(user_id: str) -> str:
-    """A namespace label for `user_id`: the store joins labels with '.', so escape it."""
-    return user_id.replace("%", "%25").replace(".", "%2E")
-
-
-def memories_namespace(user_id: str) -> tuple[str, str]:
-    return (MEMORIES, _label(user_id))
-
-
-def _direct_threads_namespace(user_id: str) -> tuple[str, str]:
-    return (DIRECT_THREADS, _label(user_id))
-
-
-@dataclass(frozen=True, kw_only=True)
-class Provenance:
-    """Where a fact was learned."""
-
-    platform: str
-    thread_id: str
-    is_direct: bool
-    channel_label: str | None = None
-
-
-_PLATFORM_NAMES = {"slack": "Slack", "discord": "Discord", "console": "the console"}
-
-
-@dataclass(frozen=True, kw_only=True)
-class Fact:
-    """One thing the bot knows about a person."""
-
-    id: str
-    text: str
-    topic: str
-    created_at: datetime
-    updated_at: datetime
-    source: Provenance
-
-    def where(self) -> str:
-        """A short human description of where the fact was learned."""
-        platform = _PLATFORM_NAMES.get(self.source.platform, self.source.platform)
-        if self.source.platform == "console":
-            return "the console chat"
-        if self.source.is_direct:
-            return f"a {platform} DM"
-        if self.source.channel_label:
-            return f"{platform} {self.source.channel_label}"
-        return f"a {platform} channel"
-
-
-def _utc(moment: datetime) -> datetime:
-    """Stores disagree on time zones (SQLite: naive UTC); make every timestamp aware."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
-
-
-def _saved_at(item: Item) -> datetime:
-    """When a fact was last written, to the microsecond (the store's own stamp is per second)."""
-    stamp = item.value.get("saved_at")
-    if isinstance(stamp, str):
-        try:
-            return _utc(datetime.fromisoformat(stamp))
-        except ValueError:
-            pass
-    return _utc(item.updated_at)
-
-
-def _fact_from_item(item: Item) -> Fact:
-    value = item.value
-    source = value.get("source") or {}
-    return Fact(
-        id=item.key,
-        text=str(value.get("fact", "")),
-        topic=str(value.get("topic", "")),
-        created_at=_utc(item.created_at),
-        updated_at=_saved_at(item),
-        source=Provenance(
-            platform=str(source.get("platform", "unknown")),
-            thread_id=str(source.get("thread_id", "")),
-            is_direct=bool(source.get("is_direct", False)),
-            channel_label=source.get("channel_label"),
-        ),
-    )
-
-
-def _clean_fact_text(text: object) -> str:
-    cleaned = " ".join(str(text).split())
-    return cleaned[:MAX_FACT_CHARS]
-
-
-def text_matches(text: str, phrase: str) -> bool:
-    """Whether `phrase` appears in `text`, or all of its words do."""
-    needle = " ".join(phrase.lower().split())
-    if not needle:
-        return False
-    haystack = " ".join(text.lower().split())
-    if needle in haystack:
-        return True
-    wanted = tokens(needle)
-    return bool(wanted) and wanted <= tokens(haystack)
-
-
-def matches_phrase(fact: Fact, phrase: str) -> bool:
-    """Whether `/forget <phrase>` means this fact."""
-    return text_matches(f"{fact.text} {fact.topic}", phrase)
 
 
 # Rewrites one thread's history without the messages that mention a phrase.
@@ -147,10 +74,15 @@ class MemoryManager:
         *,
         embeddings: Embeddings | None = None,
         after_erase: Callable[[], Awaitable[None]] | None = None,
+        facts_index: FactIndex | None = None,
     ) -> None:
+        """`facts_index` is the store's full-text index (`Storage.facts`); without one,
+        facts are matched by reading all of a person's (fine for small in-memory stores)."""
         self.store = store
         self.checkpointer = checkpointer
         self.embeddings = embeddings
+        self.facts_index = facts_index if facts_index is not None else ScanFactIndex(store)
+        self._retriever = Retriever(self.facts_index, embeddings=embeddings)
         self._after_erase = after_erase
         self._redact_history: HistoryRedactor | None = None
 
@@ -174,39 +106,38 @@ class MemoryManager:
 
     async def list_facts(self, user_id: str) -> list[Fact]:
         """All of a person's facts, newest first."""
-        facts = [_fact_from_item(item) for item in await self._items(user_id)]
+        facts = [fact_from_item(item) for item in await self._items(user_id)]
         return sorted(facts, key=lambda fact: fact.updated_at, reverse=True)
 
     async def relevant_facts(
-        self, user_id: str, message: str, *, limit: int, token_budget: int
+        self,
+        user_id: str,
+        message: str,
+        *,
+        limit: int,
+        token_budget: int,
+        context: Sequence[str] = (),
     ) -> list[Fact]:
-        """The facts worth showing the model for `message`, bounded in count and size."""
-        items = await self._items(user_id)
-        if not items:
-            return []
-        query_embedding = None
-        if self.embeddings is not None and message.strip():
-            try:
-                query_embedding = await self.embeddings.aembed_query(message)
-            except Exception:
-                log.warning("embedding the message failed; ranking facts lexically", exc_info=True)
-        by_key = {item.key: item for item in items}
-        chosen = rank(
-            message,
-            [
-                Candidate(
-                    key=item.key,
-                    text=str(item.value.get("fact", "")),
-                    updated_at=_saved_at(item),
-                    embedding=item.value.get("embedding"),
-                )
-                for item in items
-            ],
+        """The facts worth showing the model for `message`, bounded in count and prompt tokens.
+
+        `context` is the thread's recent turns (oldest first): a follow-up such as "and
+        her sister?" is searched with them. Reads a bounded number of rows from the index.
+        """
+
+        def cost(hit: IndexedFact) -> int:
+            # What the fact costs as the prompt shows it: id, text and topic.
+            value = hit.value
+            return approx_tokens(fact_line(hit.key, str(value.get("fact", "")), str(value.get("topic", ""))))
+
+        prefix = ".".join(memories_namespace(user_id))
+        hits = await self._retriever.relevant(
+            prefix,
+            Query(message=message, context=tuple(context)),
             limit=limit,
             token_budget=token_budget,
-            query_embedding=query_embedding,
+            cost=cost,
         )
-        return [_fact_from_item(by_key[candidate.key]) for candidate in chosen]
+        return [fact_from_indexed(hit) for hit in hits]
 
     async def _embed(self, text: str) -> list[float] | None:
         if self.embeddings is None:
@@ -234,22 +165,37 @@ class MemoryManager:
 
         Returns the fact's id and whether anything changed.
         """
-        text = _clean_fact_text(text)
+        text = clean_fact_text(text)
         if not text:
             raise ValueError("a fact needs some text")
-        normalized = text.casefold()
-        for item in await self._items(user_id):
-            if str(item.value.get("fact", "")).casefold() == normalized:
-                return item.key, False
+        existing = await self._same_text(user_id, text)
+        if existing is not None:
+            return existing, False
         key = uuid.uuid4().hex[:12]
         await self.store.aput(
             memories_namespace(user_id), key, await self._value(text, topic, source), index=False
         )
         return key, True
 
+    async def _same_text(self, user_id: str, text: str) -> str | None:
+        """The id of a fact of this person with exactly this text (ignoring case), if any."""
+        normalized = text.casefold()
+        terms = words(text)
+        if terms:  # the index finds every fact holding all the words; compare those only
+            prefix = ".".join(memories_namespace(user_id))
+            candidates: Sequence[Item | IndexedFact] = await self.facts_index.search(
+                prefix, terms, limit=50, match_all=True
+            )
+        else:
+            candidates = await self._items(user_id)
+        for candidate in candidates:
+            if str(candidate.value.get("fact", "")).casefold() == normalized:
+                return candidate.key
+        return None
+
     async def update(self, user_id: str, fact_id: str, text: str, source: Provenance) -> bool:
         """Replace a fact's text (a correction or a change, e.g. a move). False if unknown."""
-        text = _clean_fact_text(text)
+        text = clean_fact_text(text)
         if not text:
             raise ValueError("a fact needs some text")
         namespace = memories_namespace(user_id)
@@ -299,11 +245,11 @@ class MemoryManager:
         """A private conversation must not recall a forgotten fact: drop what mentions it."""
         if self._redact_history is None:
             return
-        for item in await self._all(_direct_threads_namespace(user_id)):
+        for item in await self._all(direct_threads_namespace(user_id)):
             await self._redact_history(str(item.value.get("thread_id", "")), phrase)
 
     async def _forget_direct_threads(self, user_id: str) -> None:
-        namespace = _direct_threads_namespace(user_id)
+        namespace = direct_threads_namespace(user_id)
         threads = await self._all(namespace)
         for item in threads:
             await self.checkpointer.adelete_thread(str(item.value.get("thread_id", "")))
@@ -312,7 +258,7 @@ class MemoryManager:
 
     async def note_direct_thread(self, user_id: str, thread_id: str) -> None:
         """Remember that `thread_id` is a private conversation with this person."""
-        namespace = _direct_threads_namespace(user_id)
+        namespace = direct_threads_namespace(user_id)
         key = uuid.uuid5(uuid.NAMESPACE_URL, thread_id).hex
         if await self.store.aget(namespace, key) is None:
             await self.store.aput(namespace, key, {"thread_id": thread_id}, index=False)
@@ -340,8 +286,3 @@ class MemoryManager:
     async def _erased(self) -> None:
         if self._after_erase is not None:
             await self._after_erase()
-
-
-def describe_facts(facts: Sequence[Fact]) -> list[str]:
-    """One line per fact, for listings."""
-    return [f"{fact.text} (learned in {fact.where()}, {fact.updated_at:%Y-%m-%d})" for fact in facts]

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from bot.memory import Fact
+from bot.facts import Fact, fact_line
 
 SYSTEM_PROMPT = """You are a friendly, helpful assistant in a team chat. You remember people across \
 conversations so you can help them better.
@@ -37,9 +37,7 @@ def format_facts(facts: Sequence[Fact]) -> str:
     """Fact lines as `- [id] text (topic)`; the ids let the model update or delete them."""
     if not facts:
         return NO_FACTS
-    return "\n".join(
-        f"- [{fact.id}] {fact.text}" + (f" ({fact.topic})" if fact.topic else "") for fact in facts
-    )
+    return "\n".join(fact_line(fact.id, fact.text, fact.topic) for fact in facts)
 
 
 def system_prompt(

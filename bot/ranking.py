@@ -1,16 +1,18 @@
 """Choose which of a person's facts are worth a place in the prompt.
 
-Pure functions, no I/O. Two signals: relevance to the message (semantic similarity when
-embeddings exist, lexical overlap weighted by rarity otherwise) and recency.
+Pure functions, no I/O. `fuse` and `pack` serve `bot.retrieval` (ranked lists from the
+database's indexes); `rank` ranks an in-memory candidate list by rarity-weighted word
+overlap (or embedding similarity) and recency, for stores without a full-text index.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence, Set
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol, TypeVar
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _STOPWORDS = frozenset(
@@ -114,3 +116,73 @@ def rank(
         if len(chosen) >= limit:
             break
     return chosen
+
+
+class Keyed(Protocol):
+    @property
+    def key(self) -> str: ...
+
+
+K = TypeVar("K", bound=Keyed)
+RRF_K = 30  # reciprocal-rank constant: ranks 1 and 10 of one list differ by ~1.3x, not 10x
+
+
+def fuse(lists: Mapping[str, Sequence[K]], weights: Mapping[str, float], *, k: int = RRF_K) -> list[K]:
+    """Weighted reciprocal rank fusion: sum over lists of weight / (k + rank), best first.
+
+    A fact found by several queries beats one found high by a single query; ties keep
+    the order in which lists and ranks first met the fact.
+    """
+    scores: dict[str, float] = {}
+    found: dict[str, K] = {}
+    for name, ranked in lists.items():
+        weight = weights.get(name, 0.0)
+        for rank_, item in enumerate(ranked, start=1):
+            found.setdefault(item.key, item)
+            scores[item.key] = scores.get(item.key, 0.0) + weight / (k + rank_)
+    order = sorted(found, key=lambda key: -scores[key])
+    return [found[key] for key in order]
+
+
+NEAR_DUPLICATE = 0.8  # share of stems in common (Jaccard) above which two facts say the same
+
+
+def pack(
+    ranked: Sequence[K],
+    *,
+    keep: Set[str],
+    limit: int,
+    token_budget: int,
+    cost: Callable[[K], int],
+    words_of: Callable[[K], Set[str]],
+) -> list[K]:
+    """The best of `ranked` within `limit` and `token_budget`, in ranked order.
+
+    Items in `keep` (the profile) get their places first; an item nearly the same as one
+    already chosen takes no second place.
+    """
+    chosen: dict[int, K] = {}
+    chosen_words: list[Set[str]] = []
+    spent = 0
+    for pass_keep in (True, False):
+        for position, item in enumerate(ranked):
+            if len(chosen) >= limit:
+                break
+            if position in chosen or (item.key in keep) != pass_keep:
+                continue
+            price = cost(item)
+            if spent + price > token_budget:
+                continue
+            mine = words_of(item)
+            if any(_similar(mine, other) for other in chosen_words):
+                continue
+            chosen[position] = item
+            chosen_words.append(mine)
+            spent += price
+    return [chosen[position] for position in sorted(chosen)]
+
+
+def _similar(a: Set[str], b: Set[str]) -> bool:
+    if not a or not b:
+        return False
+    return len(a & b) / len(a | b) >= NEAR_DUPLICATE

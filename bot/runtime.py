@@ -56,7 +56,11 @@ async def open_runtime(
         model = model or clients.chat
         embeddings = embeddings or clients.embeddings
         memories = MemoryManager(
-            storage.store, storage.checkpointer, embeddings=embeddings, after_erase=storage.purge
+            storage.store,
+            storage.checkpointer,
+            embeddings=embeddings,
+            after_erase=storage.purge,
+            facts_index=storage.facts,
         )
         graph = build_graph(
             model=model, memory=memories, checkpointer=storage.checkpointer, limits=limits_from(settings)

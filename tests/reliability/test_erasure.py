@@ -14,6 +14,7 @@ from pathlib import Path
 import orjson
 
 from bot.commands import FORGET_CONFIRM
+from bot.memory import Provenance
 from bot.runtime import open_runtime
 from config.settings import Settings
 from tests.fakes.openai_server import FakeOpenAI
@@ -149,3 +150,71 @@ async def test_postgres_forget_leaves_no_row_holding_the_text(
         assert rows_holding(KEPT) > 0
     async with open_runtime(settings) as reopened:
         assert await reopened.memories.list_facts("console:ana") == []
+
+
+# Words whose Porter and Snowball stems differ from the words: the index stores stems.
+INDEXED_SECRET = "Zanzibarquokka adores quokkaberries and marmosetting"
+INDEXED_FORMS = ("zanzibarquokka", "quokkaberries", "quokkaberri", "marmosetting", "marmoset")
+
+
+async def test_forget_leaves_no_trace_in_the_full_text_index_on_disk(
+    make_settings: Callable[..., Settings], tmp_path: Path, tally: Tally
+) -> None:
+    db = tmp_path / "bot.db"
+    where = Provenance(platform="console", thread_id="t", is_direct=True)
+    async with open_runtime(make_settings()) as runtime:
+        memories = runtime.memories
+        await memories.save("console:ana", INDEXED_SECRET, "Food", where)
+        for index in range(30):  # enough writes that the index has several segments
+            await memories.save("console:ana", f"filler fact number {index} about tea", "Misc", where)
+        await memories.save("console:ben", f"{KEPT} keeps quokkaberries too", "Food", where)
+        found = await memories.relevant_facts("console:ana", "quokkaberry", limit=5, token_budget=500)
+        assert found[0].text == INDEXED_SECRET  # the index serves the query
+        on_disk = sqlite_bytes(db)
+        assert all(form.encode() in on_disk for form in INDEXED_FORMS), "the check could not fail"
+
+        [secret] = await memories.preview_forget("console:ana", "zanzibarquokka")
+        assert await memories.forget("console:ana", "zanzibarquokka") == 1
+        tally.inputs_tried += 1
+        on_disk = sqlite_bytes(db)
+        for form in ("zanzibarquokka", "marmosetting", "marmoset"):
+            assert form.encode() not in on_disk, form
+        # Ben's fact still holds "quokkaberries" (and the index its stem); Ana's is gone from it.
+        left = await memories.relevant_facts("console:ana", "zanzibarquokka", limit=5, token_budget=500)
+        assert secret.id not in {fact.id for fact in left}
+        [bens] = await memories.relevant_facts("console:ben", "quokkaberry", limit=1, token_budget=500)
+        assert KEPT in bens.text
+
+        assert await memories.forget("console:ben") == 1
+        on_disk = sqlite_bytes(db)
+        assert not [form for form in INDEXED_FORMS if form.encode() in on_disk]
+        assert KEPT.encode() not in on_disk
+
+
+async def test_postgres_index_rows_go_with_the_fact(
+    make_settings: Callable[..., Settings], postgres_url: str, tally: Tally
+) -> None:
+    import psycopg
+
+    def lexemes_holding(stem: str) -> int:
+        with psycopg.connect(postgres_url) as conn:
+            found = conn.execute(
+                "SELECT count(*) FROM store WHERE fact_tsv @@ to_tsquery('english', %s)", (stem,)
+            ).fetchone()
+            return int(found[0])  # type: ignore[index]
+
+    where = Provenance(platform="console", thread_id="t", is_direct=True)
+    async with open_runtime(make_settings(database_url=postgres_url)) as runtime:
+        await runtime.memories.save("console:ana", INDEXED_SECRET, "Food", where)
+        [found] = await runtime.memories.relevant_facts(
+            "console:ana", "quokkaberry", limit=1, token_budget=500
+        )
+        assert found.text == INDEXED_SECRET
+        assert lexemes_holding("zanzibarquokka") == 1
+        assert await runtime.memories.forget("console:ana") == 1
+        tally.inputs_tried += 1
+        assert lexemes_holding("zanzibarquokka") == 0
+        assert (
+            await runtime.memories.relevant_facts("console:ana", "zanzibarquokka", limit=5, token_budget=500)
+            == []
+        )

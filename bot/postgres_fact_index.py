@@ -1,0 +1,81 @@
+"""Postgres full-text index of the facts: a generated tsvector column on the store's table.
+
+The column is computed by Postgres from the row itself (`to_tsvector('english', ...)`), so
+it is written, replaced and deleted with the fact, whoever writes it, and a GIN index
+serves queries. The first lexeme is the md5 of the row's namespace: a query for one
+person is answered by the index (`owner & (a | b | ...)`), not by filtering every hit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from bot.fact_index import IndexedFact, clean_terms, parse_stamp, parse_value
+
+SCHEMA = [
+    """ALTER TABLE store ADD COLUMN IF NOT EXISTS fact_tsv tsvector GENERATED ALWAYS AS (
+      CASE WHEN starts_with(prefix, 'memories.') THEN
+        to_tsvector('simple'::regconfig, md5(prefix))
+        || setweight(to_tsvector('english'::regconfig, coalesce(value->>'fact', '')), 'A')
+        || setweight(to_tsvector('english'::regconfig, coalesce(value->>'topic', '')), 'C')
+      END) STORED""",
+    "CREATE INDEX IF NOT EXISTS store_fact_tsv_idx ON store USING gin (fact_tsv)",
+    "CREATE INDEX IF NOT EXISTS store_prefix_updated_idx ON store (prefix, updated_at DESC)",
+]
+
+# websearch_to_tsquery never fails on any input; the terms are words joined by "or".
+_SEARCH = """
+SELECT key, value, created_at, updated_at, ts_rank_cd('{0.1, 0.3, 0.6, 1.0}', fact_tsv, q) AS score
+FROM store, websearch_to_tsquery('english'::regconfig, %(terms)s) AS q
+WHERE numnode(q) > 0 AND prefix = %(prefix)s AND fact_tsv @@ (to_tsquery('simple'::regconfig, md5(%(prefix)s)) && q)
+ORDER BY score DESC, updated_at DESC LIMIT %(limit)s
+"""
+_RECENT = (
+    "SELECT key, value, created_at, updated_at, 0.0 AS score FROM store WHERE prefix = %(prefix)s "
+    "ORDER BY updated_at DESC LIMIT %(limit)s"
+)
+
+
+class PostgresFactIndex:
+    """`FactIndex` over a psycopg connection pool whose connections use `dict_row`."""
+
+    def __init__(self, pool: Any) -> None:
+        self.pool = pool
+
+    async def setup(self, conn: Any) -> None:
+        """Add the column and indexes (call under the setup advisory lock)."""
+        for statement in SCHEMA:
+            await conn.execute(statement)
+
+    async def search(
+        self, prefix: str, terms: Sequence[str], *, limit: int, match_all: bool = False
+    ) -> list[IndexedFact]:
+        terms = clean_terms(terms)
+        if not terms or limit <= 0:
+            return []
+        # Quoted, so "or", "-" or other syntax inside a term stays a word.
+        quoted = ['"' + term.replace('"', " ") + '"' for term in terms]
+        query = (" " if match_all else " or ").join(quoted)
+        return await self._rows(_SEARCH, {"terms": query, "prefix": prefix, "limit": limit})
+
+    async def recent(self, prefix: str, *, limit: int) -> list[IndexedFact]:
+        return await self._rows(_RECENT, {"prefix": prefix, "limit": limit})
+
+    async def after_erase(self) -> None:
+        """Nothing: the column goes with its row, and the store's purge vacuums the table."""
+
+    async def _rows(self, sql: str, params: dict[str, Any]) -> list[IndexedFact]:
+        async with self.pool.connection() as conn:
+            cursor = await conn.execute(sql, params)
+            rows = await cursor.fetchall()
+        return [
+            IndexedFact(
+                key=str(row["key"]),
+                value=parse_value(row["value"]),
+                created_at=parse_stamp(row["created_at"]),
+                updated_at=parse_stamp(row["updated_at"]),
+                score=float(row["score"]),
+            )
+            for row in rows
+        ]

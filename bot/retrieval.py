@@ -1,0 +1,140 @@
+"""Which of a person's facts reach the prompt: several index queries, fused, packed to a budget.
+
+Every list comes from the database's full-text index or its recency index, each bounded
+(`POOL` rows), so a turn costs the same whether the person has ten facts or ten thousand:
+
+- the message's words; the same plus related words (WordNet-derived: grandma ->
+  grandmother); the same plus the thread's recent turns (follow-ups such as "and her
+  sister?");
+- neighbours of the first hits: their names, numbers and topic (multi-hop questions
+  need facts that share no word with the question);
+- the newest facts; a small profile (name, home, work), always offered;
+- with embeddings, the candidates above re-ranked by similarity to the message.
+
+The lists are fused by weighted reciprocal rank, near-duplicates dropped, and the best
+packed into the token budget, most relevant first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from langchain_core.embeddings import Embeddings
+
+from bot.fact_index import FactIndex, IndexedFact
+from bot.lexicon import related, stems, words
+from bot.ranking import cosine, fuse, pack
+
+log = logging.getLogger(__name__)
+
+POOL = 40  # rows per index query
+RECENT = 20
+PROFILE = 3
+PROFILE_TERMS = ("name", "called", "live", "lives", "home", "from", "work", "works", "job")
+# Fusion weights, chosen once from what each list is (not fitted to a dataset).
+WEIGHTS = {
+    "message": 1.0,
+    "related": 0.6,
+    "conversation": 0.5,
+    "neighbours": 0.5,
+    "semantic": 1.0,
+    "recent": 0.2,
+    "profile": 0.2,
+}
+_MONTHS = set("january february march april may june july august september october november december".split())
+_NEIGHBOUR_WORD = re.compile(r"\b(?:[A-Z][\w'-]*[a-z][\w'-]*|\d{2,4})\b")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Query:
+    """What to search for: the message, and the thread's recent turns for context."""
+
+    message: str
+    context: Sequence[str] = ()
+
+
+def neighbour_terms(hits: Sequence[IndexedFact], exclude: set[str], *, limit: int = 8) -> list[str]:
+    """Entity names, numbers, months and topics of `hits`: what their neighbours share."""
+    found: list[str] = []
+    for hit in hits:
+        text = str(hit.value.get("fact", ""))
+        for match in _NEIGHBOUR_WORD.findall(text):
+            word = match.lower().strip("'-")
+            if word != "user" and word not in exclude:
+                found.extend(words(word))
+        found.extend(w for w in words(text) if w in _MONTHS)
+        found.extend(words(str(hit.value.get("topic", ""))))
+    return [term for term in dict.fromkeys(found) if term not in exclude][:limit]
+
+
+class Retriever:
+    """Runs the queries for one turn against `index` and fuses them."""
+
+    def __init__(self, index: FactIndex, *, embeddings: Embeddings | None = None) -> None:
+        self.index = index
+        self.embeddings = embeddings
+
+    async def _embed(self, text: str) -> list[float] | None:
+        if self.embeddings is None or not text.strip():
+            return None
+        try:
+            return list(await self.embeddings.aembed_query(text))
+        except Exception:
+            log.warning("embedding the message failed; ranking facts without it", exc_info=True)
+            return None
+
+    async def relevant(
+        self, prefix: str, query: Query, *, limit: int, token_budget: int, cost: Callable[[IndexedFact], int]
+    ) -> list[IndexedFact]:
+        """The facts worth showing for `query`, most relevant first, within `limit` and `token_budget`."""
+        asked = words(query.message)
+        expanded = [r for word in dict.fromkeys(asked) for r in related(word, limit=4) if r not in asked]
+        recent_turns = " ".join(turn[-500:] for turn in query.context)
+        around = [w for w in dict.fromkeys(words(recent_turns)) if w not in asked]
+        index = self.index
+        message_hits, related_hits, context_hits, recent, profile, embedding = await asyncio.gather(
+            index.search(prefix, asked, limit=POOL),
+            index.search(prefix, asked + expanded, limit=POOL) if expanded else _none(),
+            index.search(prefix, asked + around, limit=POOL) if around else _none(),
+            index.recent(prefix, limit=RECENT),
+            index.search(prefix, PROFILE_TERMS, limit=PROFILE),
+            self._embed(query.message),
+        )
+        lists: dict[str, list[IndexedFact]] = {
+            "message": message_hits,
+            "related": related_hits,
+            "conversation": context_hits,
+            "recent": recent,
+            "profile": profile,
+        }
+        first = fuse({name: lists[name] for name in ("message", "related", "conversation")}, WEIGHTS)
+        neighbours = neighbour_terms(first[:3], {w.lower() for w in asked})
+        if neighbours:
+            lists["neighbours"] = await index.search(prefix, neighbours, limit=POOL)
+        if embedding is not None:
+            pool = {hit.key: hit for hits in lists.values() for hit in hits}
+            scored = [
+                (cosine(embedding, hit.value["embedding"]), hit)
+                for hit in pool.values()
+                if hit.value.get("embedding")
+            ]
+            lists["semantic"] = [
+                hit for score, hit in sorted(scored, key=lambda pair: -pair[0]) if score > 0.2
+            ]
+        fused = fuse(lists, WEIGHTS)
+        return pack(
+            fused,
+            keep={hit.key for hit in profile},
+            limit=limit,
+            token_budget=token_budget,
+            cost=cost,
+            words_of=lambda hit: stems(str(hit.value.get("fact", ""))),
+        )
+
+
+async def _none() -> list[IndexedFact]:
+    return []

@@ -1,0 +1,63 @@
+"""A `FactIndex` for stores without a full-text index (e.g. LangGraph's `InMemoryStore`).
+
+It reads every fact of the person and matches stems in Python: fine for tests and small
+stores, but each query costs all of a person's facts. The SQLite and Postgres storages
+never use it; they bring their engines' own indexes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from langgraph.store.base import BaseStore, Item
+
+from bot.fact_index import IndexedFact, clean_terms, utc
+from bot.lexicon import stem, stems
+
+_PAGE = 500
+
+
+class ScanFactIndex:
+    def __init__(self, store: BaseStore) -> None:
+        self.store = store
+
+    async def _all(self, prefix: str) -> list[Item]:
+        namespace = tuple(prefix.split("."))
+        items: list[Item] = []
+        while True:
+            page = await self.store.asearch(namespace, limit=_PAGE, offset=len(items))
+            items.extend(page)
+            if len(page) < _PAGE:
+                return [item for item in items if item.namespace == namespace]
+
+    async def search(
+        self, prefix: str, terms: Sequence[str], *, limit: int, match_all: bool = False
+    ) -> list[IndexedFact]:
+        wanted = {stem(term.lower()) for term in clean_terms(terms)}
+        if not wanted or limit <= 0:
+            return []
+        scored = []
+        for item in await self._all(prefix):
+            have = stems(f"{item.value.get('fact', '')} {item.value.get('topic', '')}")
+            common = len(wanted & have)
+            if common and (not match_all or common == len(wanted)):
+                scored.append((common / (1 + len(have)) ** 0.5, item))
+        scored.sort(key=lambda pair: -pair[0])
+        return [_indexed(item, score) for score, item in scored[:limit]]
+
+    async def recent(self, prefix: str, *, limit: int) -> list[IndexedFact]:
+        items = sorted(await self._all(prefix), key=lambda item: item.updated_at, reverse=True)
+        return [_indexed(item, 0.0) for item in items[:limit]]
+
+    async def after_erase(self) -> None:
+        """Nothing: there is no index."""
+
+
+def _indexed(item: Item, score: float) -> IndexedFact:
+    return IndexedFact(
+        key=item.key,
+        value=dict(item.value),
+        created_at=utc(item.created_at),
+        updated_at=utc(item.updated_at),
+        score=score,
+    )
