@@ -29,3 +29,28 @@ def test_the_core_never_imports_a_platform_library() -> None:
 def test_adapters_never_import_langgraph() -> None:
     for path, names in imported_modules("adapters").items():
         assert not names & {"langgraph", "langchain_core", "langchain_openai"}, path
+
+
+def test_no_module_in_the_product_is_over_300_lines() -> None:
+    for folder in ("bot", "adapters"):
+        for path in (ROOT / folder).rglob("*.py"):
+            lines = len(path.read_text().splitlines())
+            assert lines <= 300, f"{path.relative_to(ROOT)} has {lines} lines; split it by job"
+
+
+def test_adapters_reach_memories_only_through_the_command_core() -> None:
+    # What /memories and /forget do is decided once, in bot.commands; an adapter renders it.
+    for path in (ROOT / "adapters").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Attribute):
+                continue
+            owner = node.value
+            name = owner.attr if isinstance(owner, ast.Attribute) else getattr(owner, "id", "")
+            assert name not in {"memories", "memory"}, f"{path.relative_to(ROOT)} uses memories.{node.attr}"
+
+
+def test_each_platform_is_a_package() -> None:
+    for platform in ("slack", "discord"):
+        package = ROOT / "adapters" / platform
+        assert (package / "__init__.py").is_file(), platform
+        assert not (ROOT / "adapters" / f"{platform}_adapter.py").exists(), platform
