@@ -31,9 +31,16 @@ class IndexedFact:
 
 class FactIndex(Protocol):
     async def search(
-        self, prefix: str, terms: Sequence[str], *, limit: int, match_all: bool = False
+        self,
+        prefix: str,
+        terms: Sequence[str],
+        *,
+        limit: int,
+        match_all: bool = False,
+        required: str | None = None,
     ) -> list[IndexedFact]:
-        """Facts under `prefix` matching any (or all) of `terms`, best first. Terms are plain words."""
+        """Facts under `prefix` matching any (or all) of `terms`, and `required` if given, best
+        first. Terms are plain words: any query syntax in them is matched as text."""
         ...
 
     async def recent(self, prefix: str, *, limit: int) -> list[IndexedFact]:

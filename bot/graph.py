@@ -50,7 +50,7 @@ class Limits:
 
     history_token_budget: int = 3000
     memory_token_budget: int = 600
-    max_facts_in_prompt: int = 12
+    max_facts_in_prompt: int = 40
     max_tool_rounds: int = 3
 
 

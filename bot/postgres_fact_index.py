@@ -27,8 +27,10 @@ SCHEMA = [
 # websearch_to_tsquery never fails on any input; the terms are words joined by "or".
 _SEARCH = """
 SELECT key, value, created_at, updated_at, ts_rank_cd('{0.1, 0.3, 0.6, 1.0}', fact_tsv, q) AS score
-FROM store, websearch_to_tsquery('english'::regconfig, %(terms)s) AS q
-WHERE numnode(q) > 0 AND prefix = %(prefix)s AND fact_tsv @@ (to_tsquery('simple'::regconfig, md5(%(prefix)s)) && q)
+FROM store, websearch_to_tsquery('english'::regconfig, %(terms)s) AS q,
+  websearch_to_tsquery('english'::regconfig, %(required)s) AS r
+WHERE numnode(q) > 0 AND prefix = %(prefix)s
+  AND fact_tsv @@ (to_tsquery('simple'::regconfig, md5(%(prefix)s)) && q && r)
 ORDER BY score DESC, updated_at DESC LIMIT %(limit)s
 """
 _RECENT = (
@@ -49,7 +51,13 @@ class PostgresFactIndex:
             await conn.execute(statement)
 
     async def search(
-        self, prefix: str, terms: Sequence[str], *, limit: int, match_all: bool = False
+        self,
+        prefix: str,
+        terms: Sequence[str],
+        *,
+        limit: int,
+        match_all: bool = False,
+        required: str | None = None,
     ) -> list[IndexedFact]:
         terms = clean_terms(terms)
         if not terms or limit <= 0:
@@ -57,7 +65,9 @@ class PostgresFactIndex:
         # Quoted, so "or", "-" or other syntax inside a term stays a word.
         quoted = ['"' + term.replace('"', " ") + '"' for term in terms]
         query = (" " if match_all else " or ").join(quoted)
-        return await self._rows(_SEARCH, {"terms": query, "prefix": prefix, "limit": limit})
+        must = '"' + required.replace('"', " ") + '"' if required else ""
+        params = {"terms": query, "required": must, "prefix": prefix, "limit": limit}
+        return await self._rows(_SEARCH, params)
 
     async def recent(self, prefix: str, *, limit: int) -> list[IndexedFact]:
         return await self._rows(_RECENT, {"prefix": prefix, "limit": limit})

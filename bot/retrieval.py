@@ -34,7 +34,9 @@ log = logging.getLogger(__name__)
 POOL = 40  # rows per index query
 RECENT = 20
 PROFILE = 3
-PROFILE_TERMS = ("name", "called", "live", "lives", "home", "from", "work", "works", "job")
+PROFILE_TERMS = ("name", "live", "lives", "home", "work", "works", "job")
+PROFILE_SUBJECT = "user"  # the model writes facts about the person as "User ..." (bot.prompts)
+SEEDS = 5  # first hits whose neighbours are looked up
 # Fusion weights, chosen once from what each list is (not fitted to a dataset).
 WEIGHTS = {
     "message": 1.0,
@@ -57,7 +59,7 @@ class Query:
     context: Sequence[str] = ()
 
 
-def neighbour_terms(hits: Sequence[IndexedFact], exclude: set[str], *, limit: int = 8) -> list[str]:
+def neighbour_terms(hits: Sequence[IndexedFact], exclude: set[str], *, limit: int = 10) -> list[str]:
     """Entity names, numbers, months and topics of `hits`: what their neighbours share."""
     found: list[str] = []
     for hit in hits:
@@ -101,7 +103,7 @@ class Retriever:
             index.search(prefix, asked + expanded, limit=POOL) if expanded else _none(),
             index.search(prefix, asked + around, limit=POOL) if around else _none(),
             index.recent(prefix, limit=RECENT),
-            index.search(prefix, PROFILE_TERMS, limit=PROFILE),
+            index.search(prefix, PROFILE_TERMS, limit=PROFILE, required=PROFILE_SUBJECT),
             self._embed(query.message),
         )
         lists: dict[str, list[IndexedFact]] = {
@@ -112,7 +114,7 @@ class Retriever:
             "profile": profile,
         }
         first = fuse({name: lists[name] for name in ("message", "related", "conversation")}, WEIGHTS)
-        neighbours = neighbour_terms(first[:3], {w.lower() for w in asked})
+        neighbours = neighbour_terms(first[:SEEDS], {w.lower() for w in asked})
         if neighbours:
             lists["neighbours"] = await index.search(prefix, neighbours, limit=POOL)
         if embedding is not None:

@@ -31,16 +31,23 @@ class ScanFactIndex:
                 return [item for item in items if item.namespace == namespace]
 
     async def search(
-        self, prefix: str, terms: Sequence[str], *, limit: int, match_all: bool = False
+        self,
+        prefix: str,
+        terms: Sequence[str],
+        *,
+        limit: int,
+        match_all: bool = False,
+        required: str | None = None,
     ) -> list[IndexedFact]:
         wanted = {stem(term.lower()) for term in clean_terms(terms)}
         if not wanted or limit <= 0:
             return []
+        must = stems(required) if required else set()
         scored = []
         for item in await self._all(prefix):
             have = stems(f"{item.value.get('fact', '')} {item.value.get('topic', '')}")
             common = len(wanted & have)
-            if common and (not match_all or common == len(wanted)):
+            if common and (not match_all or common == len(wanted)) and must <= have:
                 scored.append((common / (1 + len(have)) ** 0.5, item))
         scored.sort(key=lambda pair: -pair[0])
         return [_indexed(item, score) for score, item in scored[:limit]]

@@ -73,9 +73,14 @@ def quote(term: str) -> str:
     return '"' + term.replace('"', '""') + '"'
 
 
-def match_expression(prefix: str, terms: Sequence[str], *, match_all: bool) -> str:
+def match_expression(
+    prefix: str, terms: Sequence[str], *, match_all: bool, required: str | None = None
+) -> str:
     joiner = " AND " if match_all else " OR "
-    return f"owner : {quote(owner_token(prefix))} AND {{fact topic}} : ({joiner.join(map(quote, terms))})"
+    expression = (
+        f"owner : {quote(owner_token(prefix))} AND {{fact topic}} : ({joiner.join(map(quote, terms))})"
+    )
+    return expression + (f" AND fact : {quote(required)}" if required else "")
 
 
 _SEARCH = f"""
@@ -125,14 +130,19 @@ class SqliteFactIndex:
         await self.conn.execute("COMMIT")
 
     async def search(
-        self, prefix: str, terms: Sequence[str], *, limit: int, match_all: bool = False
+        self,
+        prefix: str,
+        terms: Sequence[str],
+        *,
+        limit: int,
+        match_all: bool = False,
+        required: str | None = None,
     ) -> list[IndexedFact]:
         terms = clean_terms(terms)
         if not terms or limit <= 0:
             return []
-        rows = await self.conn.execute_fetchall(
-            _SEARCH, (match_expression(prefix, terms, match_all=match_all), limit, prefix)
-        )
+        expression = match_expression(prefix, terms, match_all=match_all, required=required)
+        rows = await self.conn.execute_fetchall(_SEARCH, (expression, limit, prefix))
         return [_indexed(row, score=-float(row[4])) for row in rows]
 
     async def recent(self, prefix: str, *, limit: int) -> list[IndexedFact]:

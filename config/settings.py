@@ -84,7 +84,7 @@ class Settings(BaseSettings):
     # Budgets that keep every prompt bounded, however long people talk.
     history_token_budget: int = Field(default=3000, ge=200)
     memory_token_budget: int = Field(default=600, ge=50)
-    max_facts_in_prompt: int = Field(default=12, ge=1)
+    max_facts_in_prompt: int = Field(default=40, ge=1)
     max_input_chars: int = Field(default=8000, ge=100)
     shutdown_grace_seconds: float = Field(default=20.0, ge=0)
 
