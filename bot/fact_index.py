@@ -47,6 +47,10 @@ class FactIndex(Protocol):
         """The facts under `prefix` written last, newest first."""
         ...
 
+    async def same_text(self, prefix: str, text: str) -> list[IndexedFact]:
+        """The facts under `prefix` whose text equals `text` ignoring case (the engine's `lower`)."""
+        ...
+
     async def after_erase(self) -> None:
         """Rewrite the index so erased facts leave nothing behind in it."""
         ...

@@ -5,6 +5,7 @@ Facts live in the LangGraph Store under `("memories", user_id)`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -117,8 +118,12 @@ def fact_from_value(key: str, value: dict[str, Any], *, created_at: datetime, up
     )
 
 
+# Control characters carry no meaning in a fact, and Postgres' jsonb cannot hold NUL at all.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
 def clean_fact_text(text: object) -> str:
-    cleaned = " ".join(str(text).split())
+    cleaned = " ".join(_CONTROL.sub(" ", str(text)).split())
     return cleaned[:MAX_FACT_CHARS]
 
 

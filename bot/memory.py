@@ -37,7 +37,6 @@ from bot.facts import (
     memories_namespace,
     text_matches,
 )
-from bot.lexicon import words
 from bot.ranking import approx_tokens
 from bot.retrieval import Query, Retriever
 from bot.scan_fact_index import ScanFactIndex
@@ -180,15 +179,8 @@ class MemoryManager:
     async def _same_text(self, user_id: str, text: str) -> str | None:
         """The id of a fact of this person with exactly this text (ignoring case), if any."""
         normalized = text.casefold()
-        terms = words(text)
-        if terms:  # the index finds every fact holding all the words; compare those only
-            prefix = ".".join(memories_namespace(user_id))
-            candidates: Sequence[Item | IndexedFact] = await self.facts_index.search(
-                prefix, terms, limit=50, match_all=True
-            )
-        else:
-            candidates = await self._items(user_id)
-        for candidate in candidates:
+        prefix = ".".join(memories_namespace(user_id))
+        for candidate in await self.facts_index.same_text(prefix, text):
             if str(candidate.value.get("fact", "")).casefold() == normalized:
                 return candidate.key
         return None

@@ -22,6 +22,8 @@ SCHEMA = [
       END) STORED""",
     "CREATE INDEX IF NOT EXISTS store_fact_tsv_idx ON store USING gin (fact_tsv)",
     "CREATE INDEX IF NOT EXISTS store_prefix_updated_idx ON store (prefix, updated_at DESC)",
+    # "Is this fact already known?" on every save, whatever words the parser sees in it.
+    "CREATE INDEX IF NOT EXISTS store_fact_text_idx ON store (prefix, lower(value->>'fact'))",
 ]
 
 # websearch_to_tsquery never fails on any input; the terms are words joined by "or".
@@ -33,6 +35,10 @@ WHERE numnode(q) > 0 AND prefix = %(prefix)s
   AND fact_tsv @@ (to_tsquery('simple'::regconfig, md5(%(prefix)s)) && q && r)
 ORDER BY score DESC, updated_at DESC LIMIT %(limit)s
 """
+_SAME_TEXT = (
+    "SELECT key, value, created_at, updated_at, 0.0 AS score FROM store "
+    "WHERE prefix = %(prefix)s AND lower(value->>'fact') = lower(%(text)s) LIMIT 20"
+)
 _RECENT = (
     "SELECT key, value, created_at, updated_at, 0.0 AS score FROM store WHERE prefix = %(prefix)s "
     "ORDER BY updated_at DESC LIMIT %(limit)s"
@@ -63,14 +69,17 @@ class PostgresFactIndex:
         if not terms or limit <= 0:
             return []
         # Quoted, so "or", "-" or other syntax inside a term stays a word.
-        quoted = ['"' + term.replace('"', " ") + '"' for term in terms]
+        quoted = ['"' + term.replace('"', " ").replace("\x00", " ") + '"' for term in terms]
         query = (" " if match_all else " or ").join(quoted)
-        must = '"' + required.replace('"', " ") + '"' if required else ""
+        must = '"' + required.replace('"', " ").replace("\x00", " ") + '"' if required else ""
         params = {"terms": query, "required": must, "prefix": prefix, "limit": limit}
         return await self._rows(_SEARCH, params)
 
     async def recent(self, prefix: str, *, limit: int) -> list[IndexedFact]:
         return await self._rows(_RECENT, {"prefix": prefix, "limit": limit})
+
+    async def same_text(self, prefix: str, text: str) -> list[IndexedFact]:
+        return await self._rows(_SAME_TEXT, {"prefix": prefix, "text": text})
 
     async def after_erase(self) -> None:
         """Nothing: the column goes with its row, and the store's purge vacuums the table."""

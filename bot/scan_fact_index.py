@@ -56,6 +56,11 @@ class ScanFactIndex:
         items = sorted(await self._all(prefix), key=lambda item: item.updated_at, reverse=True)
         return [_indexed(item, 0.0) for item in items[:limit]]
 
+    async def same_text(self, prefix: str, text: str) -> list[IndexedFact]:
+        wanted = text.casefold()
+        items = await self._all(prefix)
+        return [_indexed(item, 0.0) for item in items if str(item.value.get("fact", "")).casefold() == wanted]
+
     async def after_erase(self) -> None:
         """Nothing: there is no index."""
 

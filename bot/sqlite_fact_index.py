@@ -24,6 +24,8 @@ FTS = "store_fact_fts"
 _OWNER = "'o' || lower(hex({row}.prefix)) || '0'"  # ends in a digit: the porter stemmer leaves it alone
 _FACT = "json_extract(CAST({row}.value AS TEXT), '$.fact')"
 _TOPIC = "json_extract(CAST({row}.value AS TEXT), '$.topic')"
+# Written the same in the index and the query, or SQLite does not use the index.
+_LOWER_FACT = "lower(json_extract(CAST(value AS TEXT), '$.fact'))"
 _IS_FACT = "substr({row}.prefix, 1, 9) = 'memories.'"
 
 
@@ -60,6 +62,8 @@ SCHEMA = [
     WHEN {_IS_FACT.format(row="new")} BEGIN {_insert_entry("new")} END""",
     # Recency without sorting all of a person's rows.
     "CREATE INDEX IF NOT EXISTS store_prefix_updated_idx ON store (prefix, updated_at)",
+    # "Is this fact already known?" on every save, whatever words the tokenizer sees in it.
+    f"CREATE INDEX IF NOT EXISTS store_fact_text_idx ON store (prefix, {_LOWER_FACT})",
 ]
 _BACKFILL = f"INSERT INTO {FTS}(rowid, owner, fact, topic) SELECT rowid, {_columns('store')} FROM store WHERE {_IS_FACT.format(row='store')}"
 
@@ -70,7 +74,8 @@ def owner_token(prefix: str) -> str:
 
 def quote(term: str) -> str:
     """An FTS5 string: whatever the term holds, it is matched as words, never as syntax."""
-    return '"' + term.replace('"', '""') + '"'
+    # A NUL would end the query string early for SQLite's C code: it is no word anyway.
+    return '"' + term.replace("\x00", " ").replace('"', '""') + '"'
 
 
 def match_expression(
@@ -90,6 +95,10 @@ SELECT s.key, s.value, s.created_at, s.updated_at, hit.score FROM (
 ) AS hit JOIN store AS s ON s.rowid = hit.rowid
 WHERE s.prefix = ? ORDER BY hit.score
 """
+_SAME_TEXT = (
+    "SELECT key, value, created_at, updated_at, 0.0 FROM store "
+    f"WHERE prefix = ? AND {_LOWER_FACT} = lower(?) LIMIT 20"
+)
 _RECENT = (
     "SELECT key, value, created_at, updated_at, 0.0 FROM store WHERE prefix = ? "
     "ORDER BY updated_at DESC, rowid DESC LIMIT ?"
@@ -147,6 +156,10 @@ class SqliteFactIndex:
 
     async def recent(self, prefix: str, *, limit: int) -> list[IndexedFact]:
         rows = await self.conn.execute_fetchall(_RECENT, (prefix, limit))
+        return [_indexed(row, score=0.0) for row in rows]
+
+    async def same_text(self, prefix: str, text: str) -> list[IndexedFact]:
+        rows = await self.conn.execute_fetchall(_SAME_TEXT, (prefix, text))
         return [_indexed(row, score=0.0) for row in rows]
 
     async def after_erase(self) -> None:
