@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import concurrency, footprint, overhead, prompt_size, store_scale
+from bench import concurrency, footprint, overhead, prompt_size, recall, recall_scale, store_scale
 from bench.measure import Figures
 from bench.report import SECTIONS, machine, markdown, python_speed_ms
 
@@ -33,6 +33,8 @@ RUNNERS: dict[str, Runner] = {
     "thread_growth": lambda quick, work: prompt_size.thread_growth(quick=quick, workdir=work),
     "store_scale": lambda quick, work: store_scale.run(quick=quick, workdir=work, results=RESULTS),
     "footprint": lambda quick, work: footprint.run(quick=quick, workdir=work),
+    "recall": lambda quick, work: recall.run(quick=quick, workdir=work),
+    "recall_scale": lambda quick, work: recall_scale.run(quick=quick, workdir=work, results=RESULTS),
 }
 assert RUNNERS.keys() == SECTIONS.keys()
 

@@ -20,6 +20,8 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "thread_growth": ("history_token_budget", "rows", "max_history_tokens", "meets_target"),
     "store_scale": ("people", "facts_per_person", "rows", "meets_target"),
     "footprint": ("rows", "meets_ready_target", "meets_growth_target"),
+    "recall": ("methods", "facts_section_tokens", "system_prompt_chars_median", "meets_target"),
+    "recall_scale": ("rows", "facts_per_person", "meets_target"),
 }
 
 
@@ -60,6 +62,8 @@ def test_quick_bench_writes_every_figure(tmp_path: Path) -> None:
         assert all(row["cpu_ms_per_turn"] > 0 for row in figures["concurrency"]["rows"][kind]), kind
     assert isinstance(figures["store_scale"]["rows"]["sqlite"]["p99_ms"], float)
     assert isinstance(figures["footprint"]["rows"]["bot"]["ready_s"], float)
+    assert 0 < figures["recall"]["methods"]["ours"]["all"]["hit"] <= 1
+    assert isinstance(figures["recall_scale"]["rows"]["sqlite"]["p99_ms"], float)
     assert all(n == n for n in numbers_in(figures) if isinstance(n, float)), "a figure is NaN"
     # The table on stdout carries every figure's rows.
     labels = (
@@ -70,5 +74,7 @@ def test_quick_bench_writes_every_figure(tmp_path: Path) -> None:
         "4. prompt tokens",
         "5. retrieval",
         "6. RSS",
+        "7. recall",
+        "8. retrieval",
     )
     assert all(label in done.stdout for label in labels), done.stdout

@@ -1,0 +1,186 @@
+"""Figure 8: retrieval latency for a person with 10,000 facts in a database of 1,000,000.
+
+`MemoryManager.relevant_facts` (the index queries of `bot.retrieval`, fused and packed:
+what every turn runs before the model call) for questions of `bench.recall_data`, asked
+of random people who each have 10,000 facts, 100 people in all; on SQLite (the file is
+kept under bench/results/ and reused) and on Postgres when a server is reachable (a
+database `bench_recall`, also kept and reused: building a million rows takes minutes).
+Memory per turn: the peak Python allocation (tracemalloc) of one retrieval for a person
+with 10,000 facts, beside one for a person with 100.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+import tracemalloc
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from langgraph.store.base import PutOp
+
+from bench.measure import Figures, summary_ms
+from bench.recall_data import CITIES, DAYS, DRINKS, FILLERS, FOODS, JOBS, NAMES, THINGS, TOPICS, dataset
+from bench.workload import DM_SOURCE, word
+from bot.facts import memories_namespace
+from bot.memory import MemoryManager
+from bot.storage import Storage, open_storage
+from config.settings import parse_database_url
+
+TARGET_P99_MS = 20.0
+POSTGRES_ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+POSTGRES_DATABASE = "bench_recall"
+_META = ("bench", "recall_meta")
+_BATCH = 5_000
+_SMALL = "console:small"
+_EXTRA = (
+    "User's {rel} {name} works as a {job} in {city}",
+    "{name} lives in {city} and loves {topic}",
+    "In {month} {year}, User went to {city} with {name}",
+)
+
+
+def _user(person: int) -> str:
+    return f"console:scale{person}"
+
+
+def _fact(rng: random.Random, index: int) -> tuple[str, str]:
+    """A fact in everyday words (so the index's word lists are as long as real ones), plus one unique word."""
+    template = rng.choice(FILLERS + _EXTRA)
+    text = template.format(
+        thing=rng.choice(THINGS), day=rng.choice(DAYS), topic=rng.choice(TOPICS), city=rng.choice(CITIES),
+        drink=rng.choice(DRINKS), food=rng.choice(FOODS), job=rng.choice(JOBS), name=rng.choice(NAMES),
+        rel=rng.choice(("sister", "mother", "friend", "cousin")), month="May", year=rng.randint(2000, 2025),
+    )  # fmt: skip
+    return f"{text} ({word(index)})", "General"
+
+
+def _rows(people: int, facts: int) -> Any:
+    rng = random.Random(8)
+    for person in range(people):
+        prefix = ".".join(memories_namespace(_user(person)))
+        for j in range(facts):
+            text, topic = _fact(rng, person * facts + j)
+            stamp = f"2026-01-01T00:00:00.{j:06d}+00:00"
+            yield (
+                prefix,
+                f"{j:012x}",
+                {"fact": text, "topic": topic, "source": asdict(DM_SOURCE), "saved_at": stamp},
+            )
+
+
+async def _populate(storage: Storage, url: str, people: int, facts: int) -> float:
+    done = await storage.store.aget(_META, "complete")
+    if done is not None and done.value == {"people": people, "facts": facts}:
+        return 0.0
+    started = time.perf_counter()
+    if storage.kind == "postgres":
+        import psycopg
+
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+            await conn.execute("TRUNCATE store")  # whatever an earlier (or --quick) run left
+            cursor = conn.cursor()
+            async with cursor.copy("COPY store (prefix, key, value) FROM STDIN") as copy:
+                for prefix, key, value in _rows(people, facts):
+                    await copy.write_row((prefix, key, json.dumps(value)))
+    else:
+        ops: list[PutOp] = []
+        for prefix, key, value in _rows(people, facts):
+            ops.append(PutOp(tuple(prefix.split(".")), key, value, index=False))
+            if len(ops) >= _BATCH:
+                await storage.store.abatch(ops)
+                ops = []
+        if ops:
+            await storage.store.abatch(ops)
+    small = [
+        PutOp(memories_namespace(_SMALL), f"s{n:011x}", value, index=False)
+        for n, (_, _, value) in enumerate(_rows(1, 100))
+    ]
+    await storage.store.abatch(small)
+    await storage.store.aput(_META, "complete", {"people": people, "facts": facts}, index=False)
+    return time.perf_counter() - started
+
+
+async def _measure(memories: MemoryManager, people: int, samples: int) -> dict[str, Any]:
+    questions = [q for person in dataset(people=4, fillers=0) for q in person.questions]
+    chooser = random.Random(42)
+
+    async def once(user: str) -> None:
+        question = chooser.choice(questions)
+        await memories.relevant_facts(
+            user, question.text, limit=40, token_budget=600, context=question.context
+        )
+
+    for _ in range(30):  # warm caches and connections
+        await once(_user(chooser.randrange(people)))
+    seconds: list[float] = []
+    for _ in range(samples):
+        user = _user(chooser.randrange(people))
+        started = time.perf_counter()
+        await once(user)
+        seconds.append(time.perf_counter() - started)
+    peaks = {}
+    for label, user in (("big", _user(0)), ("small", _SMALL)):
+        tracemalloc.start()
+        await once(user)
+        peaks[label] = round(tracemalloc.get_traced_memory()[1] / 1024, 1)
+        tracemalloc.stop()
+    return {
+        **summary_ms(seconds),
+        "peak_kib_10k_facts": peaks["big"],
+        "peak_kib_100_facts": peaks["small"],
+    }
+
+
+async def _on(url: str, people: int, facts: int, samples: int) -> dict[str, Any]:
+    async with open_storage(parse_database_url(url)) as storage:
+        build = await _populate(storage, url, people, facts)
+        memories = MemoryManager(storage.store, storage.checkpointer, facts_index=storage.facts)
+        return {**await _measure(memories, people, samples), "build_s": round(build, 1)}
+
+
+def _postgres_url(*, fresh: bool) -> str | None:
+    try:
+        import psycopg
+
+        with psycopg.connect(POSTGRES_ADMIN_URL, connect_timeout=3, autocommit=True) as conn:
+            exists = conn.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", (POSTGRES_DATABASE,)
+            ).fetchone()
+            if fresh and exists:
+                conn.execute(f'DROP DATABASE "{POSTGRES_DATABASE}" WITH (FORCE)')
+            if fresh or not exists:
+                conn.execute(f'CREATE DATABASE "{POSTGRES_DATABASE}"')
+    except Exception:
+        return None
+    return urlunsplit(urlsplit(POSTGRES_ADMIN_URL)._replace(path=f"/{POSTGRES_DATABASE}"))
+
+
+async def run(*, quick: bool, workdir: Path, results: Path) -> Figures:
+    people, facts, samples = (5, 200, 50) if quick else (100, 10_000, 1000)
+    folder = workdir if quick else results
+    folder.mkdir(parents=True, exist_ok=True)
+    rows: dict[str, Any] = {
+        "sqlite": await _on(
+            f"sqlite:///{folder / f'recall_scale_{people}x{facts}.db'}", people, facts, samples
+        )
+    }
+    postgres = _postgres_url(fresh=quick)
+    if postgres is None:
+        rows["postgres"] = {
+            "skipped": f"no PostgreSQL server reachable at TEST_DATABASE_URL ({POSTGRES_ADMIN_URL})"
+        }
+    else:
+        rows["postgres"] = await _on(postgres, people, facts, samples)
+    return {
+        "people": people,
+        "facts_per_person": facts,
+        "facts_total": people * facts + 100,
+        "target_p99_ms": TARGET_P99_MS,
+        "rows": rows,
+        "meets_target": all(row.get("p99_ms", 0) <= TARGET_P99_MS for row in rows.values()),
+    }
