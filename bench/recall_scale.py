@@ -5,6 +5,7 @@ what every turn runs before the model call) for questions of `bench.recall_data`
 of random people who each have 10,000 facts, 100 people in all; on SQLite (the file is
 kept under bench/results/ and reused) and on Postgres when a server is reachable (a
 database `bench_recall`, also kept and reused: building a million rows takes minutes).
+One erasure (`/forget` of a one-fact person, with the storage's purge) is timed too.
 Memory per turn: the peak Python allocation (tracemalloc) of one retrieval for a person
 with 10,000 facts, beside one for a person with 100.
 """
@@ -139,8 +140,15 @@ async def _measure(memories: MemoryManager, people: int, samples: int) -> dict[s
 async def _on(url: str, people: int, facts: int, samples: int) -> dict[str, Any]:
     async with open_storage(parse_database_url(url)) as storage:
         build = await _populate(storage, url, people, facts)
-        memories = MemoryManager(storage.store, storage.checkpointer, facts_index=storage.facts)
-        return {**await _measure(memories, people, samples), "build_s": round(build, 1)}
+        memories = MemoryManager(
+            storage.store, storage.checkpointer, facts_index=storage.facts, after_erase=storage.purge
+        )
+        figures = await _measure(memories, people, samples)
+        # What one erasure costs at this size (SQLite: FTS5 optimize rewrites the whole index).
+        await memories.save("console:erased", "User's secret word is zanzibarquokka", "General", DM_SOURCE)
+        started = time.perf_counter()
+        await memories.forget("console:erased")
+        return {**figures, "erase_s": round(time.perf_counter() - started, 2), "build_s": round(build, 1)}
 
 
 def _postgres_url(*, fresh: bool) -> str | None:

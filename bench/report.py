@@ -253,7 +253,8 @@ def _recall_scale(figures: dict[str, Any]) -> list[Row]:
     for name, label in (("sqlite", "SQLite"), ("postgres", "Postgres")):
         row = figures["rows"][name]
         memory = (
-            f"; peak {row['peak_kib_10k_facts']} KiB (100 facts: {row['peak_kib_100_facts']})"
+            f"; peak {row['peak_kib_10k_facts']} KiB (100 facts: {row['peak_kib_100_facts']});"
+            f" one /forget {row['erase_s']} s"
             if "peak_kib_10k_facts" in row
             else ""
         )

@@ -38,9 +38,10 @@ class FactIndex(Protocol):
         limit: int,
         match_all: bool = False,
         required: str | None = None,
+        newest_first: bool = False,
     ) -> list[IndexedFact]:
         """Facts under `prefix` matching any (or all) of `terms`, and `required` if given, best
-        first. Terms are plain words: any query syntax in them is matched as text."""
+        (or, cheaper, newest) first. Terms are plain words: query syntax in them is text."""
         ...
 
     async def recent(self, prefix: str, *, limit: int) -> list[IndexedFact]:
@@ -49,6 +50,10 @@ class FactIndex(Protocol):
 
     async def same_text(self, prefix: str, text: str) -> list[IndexedFact]:
         """The facts under `prefix` whose text equals `text` ignoring case (the engine's `lower`)."""
+        ...
+
+    def erased(self, prefix: str) -> None:
+        """Note that facts under `prefix` were erased (before the store's purge runs)."""
         ...
 
     async def after_erase(self) -> None:

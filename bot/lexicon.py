@@ -1,7 +1,8 @@
 """Words of a text for retrieval: stemming, stop words, and related words for word mismatch.
 
-The stemmer is Snowball English (`snowballstemmer`, pure Python, no data files). Related
-words come from `bot/data/related_words.tsv.gz`, a compact table derived from WordNet at
+The stemmer is Snowball English (`snowballstemmer`, pure Python, no data files), used where
+Python compares facts (near-duplicates, the scan index); the engines stem with their own
+(FTS5 `porter`, Postgres `english`). Related words come from `bot/data/related_words.tsv.gz`, a compact table derived from WordNet at
 development time (`tools/build_synonyms.py`); it is read on first use, not at import, so
 start-up does not pay for it.
 """
@@ -12,8 +13,7 @@ import functools
 import gzip
 import re
 from importlib import resources
-
-import snowballstemmer
+from typing import Any
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 # Longest word kept: longer runs (a pasted hash, 500 letters of one word) say nothing useful.
@@ -28,13 +28,20 @@ STOPWORDS = frozenset(
     get got go going one ever anything something thing things much many more most own same other
     into out up down over under again further once only both few such nor now""".split()
 )
-_stemmer = snowballstemmer.stemmer("english")
+
+
+@functools.cache
+def _stemmer() -> Any:
+    # Imported on first use: the package loads every language's stemmer (~8 ms at start-up).
+    import snowballstemmer
+
+    return snowballstemmer.stemmer("english")
 
 
 @functools.lru_cache(maxsize=65536)
 def stem(word: str) -> str:
     """The Snowball (Porter 2) stem of one lower-case word."""
-    result: str = _stemmer.stemWord(word)
+    result: str = _stemmer().stemWord(word)
     return result
 
 

@@ -204,6 +204,7 @@ class MemoryManager:
         if await self.store.aget(namespace, fact_id) is None:
             return False
         await self.store.adelete(namespace, fact_id)
+        self.facts_index.erased(".".join(namespace))
         await self._erased()
         return True
 
@@ -225,6 +226,7 @@ class MemoryManager:
         namespace = memories_namespace(user_id)
         if doomed:
             await self.store.abatch([PutOp(namespace, fact.id, None) for fact in doomed])
+            self.facts_index.erased(".".join(namespace))
         if phrase and phrase.strip():
             if doomed:
                 await self._redact_direct_threads(user_id, phrase)

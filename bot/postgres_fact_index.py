@@ -28,12 +28,12 @@ SCHEMA = [
 
 # websearch_to_tsquery never fails on any input; the terms are words joined by "or".
 _SEARCH = """
-SELECT key, value, created_at, updated_at, ts_rank_cd('{0.1, 0.3, 0.6, 1.0}', fact_tsv, q) AS score
+SELECT key, value, created_at, updated_at, ts_rank_cd('{{0.1, 0.3, 0.6, 1.0}}', fact_tsv, q) AS score
 FROM store, websearch_to_tsquery('english'::regconfig, %(terms)s) AS q,
   websearch_to_tsquery('english'::regconfig, %(required)s) AS r
 WHERE numnode(q) > 0 AND prefix = %(prefix)s
   AND fact_tsv @@ (to_tsquery('simple'::regconfig, md5(%(prefix)s)) && q && r)
-ORDER BY score DESC, updated_at DESC LIMIT %(limit)s
+ORDER BY {order} LIMIT %(limit)s
 """
 _SAME_TEXT = (
     "SELECT key, value, created_at, updated_at, 0.0 AS score FROM store "
@@ -64,6 +64,7 @@ class PostgresFactIndex:
         limit: int,
         match_all: bool = False,
         required: str | None = None,
+        newest_first: bool = False,
     ) -> list[IndexedFact]:
         terms = clean_terms(terms)
         if not terms or limit <= 0:
@@ -73,13 +74,17 @@ class PostgresFactIndex:
         query = (" " if match_all else " or ").join(quoted)
         must = '"' + required.replace('"', " ").replace("\x00", " ") + '"' if required else ""
         params = {"terms": query, "required": must, "prefix": prefix, "limit": limit}
-        return await self._rows(_SEARCH, params)
+        order = "updated_at DESC" if newest_first else "score DESC, updated_at DESC"
+        return await self._rows(_SEARCH.format(order=order), params)
 
     async def recent(self, prefix: str, *, limit: int) -> list[IndexedFact]:
         return await self._rows(_RECENT, {"prefix": prefix, "limit": limit})
 
     async def same_text(self, prefix: str, text: str) -> list[IndexedFact]:
         return await self._rows(_SAME_TEXT, {"prefix": prefix, "text": text})
+
+    def erased(self, prefix: str) -> None:
+        """Nothing to note."""
 
     async def after_erase(self) -> None:
         """Nothing: the column goes with its row, and the store's purge vacuums the table."""

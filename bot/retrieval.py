@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from langchain_core.embeddings import Embeddings
 
 from bot.fact_index import FactIndex, IndexedFact
-from bot.lexicon import related, stems, words
+from bot.lexicon import related, stem, stems, words
 from bot.ranking import cosine, fuse, pack
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,7 @@ RECENT = 20
 PROFILE = 3
 PROFILE_TERMS = ("name", "live", "lives", "home", "work", "works", "job")
 PROFILE_SUBJECT = "user"  # the model writes facts about the person as "User ..." (bot.prompts)
+PROFILE_POOL = 12
 SEEDS = 5  # first hits whose neighbours are looked up
 # Fusion weights, chosen once from what each list is (not fitted to a dataset).
 WEIGHTS = {
@@ -73,6 +74,21 @@ def neighbour_terms(hits: Sequence[IndexedFact], exclude: set[str], *, limit: in
     return [term for term in dict.fromkeys(found) if term not in exclude][:limit]
 
 
+def choose_profile(newest: Sequence[IndexedFact]) -> list[IndexedFact]:
+    """The profile among the newest facts naming the person and a profile word: those where
+    the word comes first ("User lives in Porto", not "User thinks Porto is too dear to live
+    in"), one per word, newest first. Ranking by bm25 would cost every turn a scan of the
+    person's many facts holding such common words."""
+    wanted = {stem(term) for term in PROFILE_TERMS}
+    chosen: dict[str, IndexedFact] = {}
+    for hit in newest:
+        first = next(iter(words(str(hit.value.get("fact", "")))), "")
+        aspect = stem(first)
+        if aspect in wanted and aspect not in chosen:
+            chosen[aspect] = hit
+    return list(chosen.values())[:PROFILE]
+
+
 class Retriever:
     """Runs the queries for one turn against `index` and fuses them."""
 
@@ -103,9 +119,12 @@ class Retriever:
             index.search(prefix, asked + expanded, limit=POOL) if expanded else _none(),
             index.search(prefix, asked + around, limit=POOL) if around else _none(),
             index.recent(prefix, limit=RECENT),
-            index.search(prefix, PROFILE_TERMS, limit=PROFILE, required=PROFILE_SUBJECT),
+            index.search(
+                prefix, PROFILE_TERMS, limit=PROFILE_POOL, required=PROFILE_SUBJECT, newest_first=True
+            ),
             self._embed(query.message),
         )
+        profile = choose_profile(profile)
         lists: dict[str, list[IndexedFact]] = {
             "message": message_hits,
             "related": related_hits,

@@ -38,6 +38,7 @@ class ScanFactIndex:
         limit: int,
         match_all: bool = False,
         required: str | None = None,
+        newest_first: bool = False,
     ) -> list[IndexedFact]:
         wanted = {stem(term.lower()) for term in clean_terms(terms)}
         if not wanted or limit <= 0:
@@ -49,7 +50,7 @@ class ScanFactIndex:
             common = len(wanted & have)
             if common and (not match_all or common == len(wanted)) and must <= have:
                 scored.append((common / (1 + len(have)) ** 0.5, item))
-        scored.sort(key=lambda pair: -pair[0])
+        scored.sort(key=lambda pair: pair[1].updated_at if newest_first else pair[0], reverse=True)
         return [_indexed(item, score) for score, item in scored[:limit]]
 
     async def recent(self, prefix: str, *, limit: int) -> list[IndexedFact]:
@@ -60,6 +61,9 @@ class ScanFactIndex:
         wanted = text.casefold()
         items = await self._all(prefix)
         return [_indexed(item, 0.0) for item in items if str(item.value.get("fact", "")).casefold() == wanted]
+
+    def erased(self, prefix: str) -> None:
+        """Nothing to note."""
 
     async def after_erase(self) -> None:
         """Nothing: there is no index."""

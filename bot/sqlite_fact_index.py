@@ -1,6 +1,6 @@
-"""SQLite full-text index of the facts: an FTS5 table fed by triggers on the store's table.
+"""SQLite full-text index of the facts: FTS5 tables fed by triggers on the store's table.
 
-The table is contentless (`content=''`): it holds the index only, never a second copy of
+The tables are contentless (`content=''`): it holds the index only, never a second copy of
 the text. Triggers on LangGraph's `store` table keep it in step with every write, delete
 and `/forget`, whoever makes them. Each row also carries an owner token (the hex of its
 namespace), so a query is answered for one person by the index itself.
@@ -21,51 +21,86 @@ import aiosqlite
 from bot.fact_index import IndexedFact, clean_terms, parse_stamp, parse_value
 
 FTS = "store_fact_fts"
+# The index is split by person into this many FTS5 tables. FTS5's bm25() counts, for every
+# query term, its rows in the whole table: on one table of a million facts a common word
+# cost a turn tens of milliseconds. A shard holds 1/SHARDS of the people, and `optimize`
+# after an erasure rewrites only the erased person's shard.
+SHARDS = 32
 _OWNER = "'o' || lower(hex({row}.prefix)) || '0'"  # ends in a digit: the porter stemmer leaves it alone
 _FACT = "json_extract(CAST({row}.value AS TEXT), '$.fact')"
 _TOPIC = "json_extract(CAST({row}.value AS TEXT), '$.topic')"
 # Written the same in the index and the query, or SQLite does not use the index.
 _LOWER_FACT = "lower(json_extract(CAST(value AS TEXT), '$.fact'))"
 _IS_FACT = "substr({row}.prefix, 1, 9) = 'memories.'"
+_SHARD = (
+    "((unicode(substr({row}.prefix, -1)) + 7 * unicode(substr({row}.prefix, -2, 1))"
+    " + 49 * unicode(substr({row}.prefix, -3, 1)) + length({row}.prefix)) % " + str(SHARDS) + ")"
+)
+
+
+def shard(prefix: str) -> int:
+    """Which FTS table holds `prefix`'s facts: `_SHARD`, computed the same way in Python."""
+    return (ord(prefix[-1]) + 7 * ord(prefix[-2]) + 49 * ord(prefix[-3]) + len(prefix)) % SHARDS
+
+
+def table(number: int) -> str:
+    return f"{FTS}_{number:02d}"
 
 
 def _columns(row: str) -> str:
     return ", ".join(part.format(row=row) for part in (_OWNER, _FACT, _TOPIC))
 
 
-def _delete_entry(row: str) -> str:
-    return f"INSERT INTO {FTS}({FTS}, rowid, owner, fact, topic) VALUES ('delete', {row}.rowid, {_columns(row)});"
+def _when(row: str, number: int) -> str:
+    return f"{_IS_FACT.format(row=row)} AND {_SHARD.format(row=row)} = {number}"
 
 
-def _insert_entry(row: str) -> str:
-    return f"INSERT INTO {FTS}(rowid, owner, fact, topic) VALUES ({row}.rowid, {_columns(row)});"
+def _shard_schema(number: int) -> list[str]:
+    fts = table(number)
+    delete = f"INSERT INTO {fts}({fts}, rowid, owner, fact, topic) VALUES ('delete', {{0}}.rowid, {{1}});"
+    insert = f"INSERT INTO {fts}(rowid, owner, fact, topic) VALUES ({{0}}.rowid, {{1}});"
+    old, new = delete.format("old", _columns("old")), insert.format("new", _columns("new"))
+    return [
+        f"CREATE VIRTUAL TABLE IF NOT EXISTS {fts} USING fts5("
+        "owner, fact, topic, content='', tokenize='porter unicode61 remove_diacritics 2')",
+        # The store writes with INSERT OR REPLACE, whose implicit delete fires no delete
+        # trigger (recursive_triggers is off): the entry of a row being replaced goes first.
+        f"""CREATE TRIGGER IF NOT EXISTS {fts}_replace BEFORE INSERT ON store WHEN {_when("new", number)} BEGIN
+          INSERT INTO {fts}({fts}, rowid, owner, fact, topic)
+            SELECT 'delete', old.rowid, {_columns("old")} FROM store AS old
+            WHERE old.prefix = new.prefix AND old.key = new.key;
+        END""",
+        f"CREATE TRIGGER IF NOT EXISTS {fts}_insert AFTER INSERT ON store WHEN {_when('new', number)} BEGIN {new} END",
+        f"CREATE TRIGGER IF NOT EXISTS {fts}_delete AFTER DELETE ON store WHEN {_when('old', number)} BEGIN {old} END",
+        f"CREATE TRIGGER IF NOT EXISTS {fts}_update_old AFTER UPDATE OF prefix, value ON store "
+        f"WHEN {_when('old', number)} BEGIN {old} END",
+        f"CREATE TRIGGER IF NOT EXISTS {fts}_update_new AFTER UPDATE OF prefix, value ON store "
+        f"WHEN {_when('new', number)} BEGIN {new} END",
+    ]
 
 
-# The store writes with INSERT OR REPLACE, whose implicit delete fires no delete trigger
-# (recursive_triggers is off), so the entry of a row about to be replaced goes first.
 SCHEMA = [
-    f"CREATE VIRTUAL TABLE IF NOT EXISTS {FTS} USING fts5("
-    "owner, fact, topic, content='', tokenize='porter unicode61 remove_diacritics 2')",
-    f"""CREATE TRIGGER IF NOT EXISTS {FTS}_replace BEFORE INSERT ON store
-    WHEN {_IS_FACT.format(row="new")} BEGIN
-      INSERT INTO {FTS}({FTS}, rowid, owner, fact, topic)
-        SELECT 'delete', old.rowid, {_columns("old")} FROM store AS old
-        WHERE old.prefix = new.prefix AND old.key = new.key;
-    END""",
-    f"""CREATE TRIGGER IF NOT EXISTS {FTS}_insert AFTER INSERT ON store
-    WHEN {_IS_FACT.format(row="new")} BEGIN {_insert_entry("new")} END""",
-    f"""CREATE TRIGGER IF NOT EXISTS {FTS}_delete AFTER DELETE ON store
-    WHEN {_IS_FACT.format(row="old")} BEGIN {_delete_entry("old")} END""",
-    f"""CREATE TRIGGER IF NOT EXISTS {FTS}_update_old AFTER UPDATE OF prefix, value ON store
-    WHEN {_IS_FACT.format(row="old")} BEGIN {_delete_entry("old")} END""",
-    f"""CREATE TRIGGER IF NOT EXISTS {FTS}_update_new AFTER UPDATE OF prefix, value ON store
-    WHEN {_IS_FACT.format(row="new")} BEGIN {_insert_entry("new")} END""",
+    *(statement for number in range(SHARDS) for statement in _shard_schema(number)),
     # Recency without sorting all of a person's rows.
     "CREATE INDEX IF NOT EXISTS store_prefix_updated_idx ON store (prefix, updated_at)",
     # "Is this fact already known?" on every save, whatever words the tokenizer sees in it.
     f"CREATE INDEX IF NOT EXISTS store_fact_text_idx ON store (prefix, {_LOWER_FACT})",
 ]
-_BACKFILL = f"INSERT INTO {FTS}(rowid, owner, fact, topic) SELECT rowid, {_columns('store')} FROM store WHERE {_IS_FACT.format(row='store')}"
+
+
+def _backfill(number: int) -> str:
+    return (
+        f"INSERT INTO {table(number)}(rowid, owner, fact, topic) SELECT rowid, {_columns('store')} "
+        f"FROM store WHERE {_when('store', number)}"
+    )
+
+
+# The first version of this index was one table: drop it (its facts are indexed again).
+_UNSHARDED = [
+    f"DROP TRIGGER IF EXISTS {FTS}_{name}"
+    for name in ("replace", "insert", "delete", "update_old", "update_new")
+]
+_UNSHARDED.append(f"DROP TABLE IF EXISTS {FTS}")
 
 
 def owner_token(prefix: str) -> str:
@@ -88,13 +123,18 @@ def match_expression(
     return expression + (f" AND fact : {quote(required)}" if required else "")
 
 
-_SEARCH = f"""
+def search_sql(number: int, *, newest_first: bool = False) -> str:
+    fts = table(number)
+    # newest_first: no bm25 at all, and FTS5 stops after `limit` matches.
+    score, order = ("0.0", "rowid DESC") if newest_first else (f"bm25({fts}, 0.0, 1.0, 0.3)", "score")
+    return f"""
 SELECT s.key, s.value, s.created_at, s.updated_at, hit.score FROM (
-  SELECT rowid, bm25({FTS}, 0.0, 1.0, 0.3) AS score FROM {FTS}
-  WHERE {FTS} MATCH ? ORDER BY score LIMIT ?
+  SELECT rowid, {score} AS score FROM {fts} WHERE {fts} MATCH ? ORDER BY {order} LIMIT ?
 ) AS hit JOIN store AS s ON s.rowid = hit.rowid
-WHERE s.prefix = ? ORDER BY hit.score
+WHERE s.prefix = ? ORDER BY hit.score, s.rowid DESC
 """
+
+
 _SAME_TEXT = (
     "SELECT key, value, created_at, updated_at, 0.0 FROM store "
     f"WHERE prefix = ? AND {_LOWER_FACT} = lower(?) LIMIT 20"
@@ -115,6 +155,7 @@ class SqliteFactIndex:
     def __init__(self, conn: aiosqlite.Connection, lock: asyncio.Lock) -> None:
         self.conn = conn
         self.lock = lock
+        self._erased: set[int] = set()
 
     async def setup(self) -> None:
         """Create the index and its triggers; index existing facts the first time."""
@@ -122,12 +163,13 @@ class SqliteFactIndex:
             await self._in_transaction(self._create)
 
     async def _create(self) -> None:
-        rows = await self.conn.execute_fetchall("SELECT 1 FROM sqlite_master WHERE name = ?", (FTS,))
+        rows = await self.conn.execute_fetchall("SELECT 1 FROM sqlite_master WHERE name = ?", (table(0),))
         existed = bool(list(rows))
-        for statement in SCHEMA:
+        for statement in [*_UNSHARDED, *SCHEMA] if not existed else SCHEMA:
             await self.conn.execute(statement)
         if not existed:
-            await self.conn.execute(_BACKFILL)
+            for number in range(SHARDS):
+                await self.conn.execute(_backfill(number))
 
     async def _in_transaction(self, work: Callable[[], Awaitable[None]]) -> None:
         await self.conn.execute("BEGIN IMMEDIATE")
@@ -146,12 +188,14 @@ class SqliteFactIndex:
         limit: int,
         match_all: bool = False,
         required: str | None = None,
+        newest_first: bool = False,
     ) -> list[IndexedFact]:
         terms = clean_terms(terms)
         if not terms or limit <= 0:
             return []
         expression = match_expression(prefix, terms, match_all=match_all, required=required)
-        rows = await self.conn.execute_fetchall(_SEARCH, (expression, limit, prefix))
+        sql = search_sql(shard(prefix), newest_first=newest_first)
+        rows = await self.conn.execute_fetchall(sql, (expression, limit, prefix))
         return [_indexed(row, score=-float(row[4])) for row in rows]
 
     async def recent(self, prefix: str, *, limit: int) -> list[IndexedFact]:
@@ -162,9 +206,16 @@ class SqliteFactIndex:
         rows = await self.conn.execute_fetchall(_SAME_TEXT, (prefix, text))
         return [_indexed(row, score=0.0) for row in rows]
 
+    def erased(self, prefix: str) -> None:
+        self._erased.add(shard(prefix))
+
     async def after_erase(self) -> None:
+        """`optimize` the shards that lost facts (all of them if none was noted)."""
+        numbers, self._erased = sorted(self._erased) or list(range(SHARDS)), set()
+
         async def optimize() -> None:
-            await self.conn.execute(f"INSERT INTO {FTS}({FTS}) VALUES ('optimize')")
+            for number in numbers:
+                await self.conn.execute(f"INSERT INTO {table(number)}({table(number)}) VALUES ('optimize')")
 
         async with self.lock:
             await self._in_transaction(optimize)

@@ -22,7 +22,7 @@ from langgraph.store.sqlite.base import MIGRATIONS
 from bot.fact_index import FactIndex, IndexedFact
 from bot.facts import clean_fact_text
 from bot.memory import MemoryManager, Provenance
-from bot.sqlite_fact_index import SCHEMA, match_expression
+from bot.sqlite_fact_index import _SHARD, SCHEMA, SHARDS, match_expression, shard, table
 from bot.storage import Storage, open_storage
 from config.settings import parse_database_url
 
@@ -232,7 +232,8 @@ async def test_existing_facts_are_indexed_when_the_index_is_first_created(tmp_pa
     with sqlite3.connect(tmp_path / "old.db") as conn:  # a database from before the index
         for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
             conn.execute(f'DROP TRIGGER "{name}"')
-        conn.execute("DROP TABLE store_fact_fts")
+        for number in range(SHARDS):
+            conn.execute(f"DROP TABLE {table(number)}")
     async with open_storage(url) as storage:
         assert "User keeps bees on the roof" in await texts(manager(storage), ANA, "bees", limit=1)
 
@@ -243,7 +244,13 @@ def _fts_database() -> sqlite3.Connection:
         conn.execute(statement)
     for statement in SCHEMA:
         conn.execute(statement)
-    for user, text in (("memories.ana", "Ana likes quoted words"), ("memories.ben", "Ben's secret is here")):
+    # Someone in Ana's shard: the owner token, not the shard, keeps them apart.
+    people = [("memories.ana", "Ana likes quoted words"), ("memories.ben", "Ben's secret is here")]
+    same_shard = next(
+        f"memories.x{i}" for i in range(1000) if shard(f"memories.x{i}") == shard("memories.ana")
+    )
+    people.append((same_shard, "A neighbour's secret is here too"))
+    for user, text in people:
         conn.execute(
             "INSERT INTO store (prefix, key, value) VALUES (?, ?, ?)",
             (user, text[:3], f'{{"fact": "{text}"}}'),
@@ -258,8 +265,20 @@ _CONN = _fts_database()
 @given(st.lists(st.text(), min_size=1, max_size=6))
 def test_any_terms_are_plain_words_in_the_fts_query(terms: list[str]) -> None:
     expression = match_expression("memories.ana", terms, match_all=False)
+    fts = table(shard("memories.ana"))
     rows = _CONN.execute(
-        "SELECT s.prefix FROM store_fact_fts f JOIN store s ON s.rowid = f.rowid WHERE store_fact_fts MATCH ?",
-        (expression,),
+        f"SELECT s.prefix FROM {fts} f JOIN store s ON s.rowid = f.rowid WHERE {fts} MATCH ?", (expression,)
     ).fetchall()
     assert all(prefix == "memories.ana" for (prefix,) in rows)
+
+
+def test_python_and_sql_agree_on_the_shard() -> None:
+    conn = sqlite3.connect(":memory:")
+    for prefix in (
+        "memories.console:ana",
+        "memories.slack:T1:U0456",
+        "memories.discord:1234",
+        "memories.東京%2Eé",
+    ):
+        expression = "SELECT " + _SHARD.format(row="t") + " FROM (SELECT ? AS prefix) AS t"
+        assert conn.execute(expression, (prefix,)).fetchone()[0] == shard(prefix), prefix
