@@ -38,6 +38,9 @@ def slack_settings(tmp_path: Path, openai: FakeOpenAI, slack: FakeSlack, **overr
         "slack_app_token": slack.app_token,
         "slack_api_url": slack.api_url,
         "model_max_retries": 0,
+        # These tests pin the one-shot delivery (placeholder, then chat.update); the streamed
+        # answers have their own tests (test_slack_streaming.py).
+        "bot_streaming": False,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -21,6 +21,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.commands import SlackCommands
 from adapters.slack.conversation import Conversations
+from adapters.slack.home import SlackHome
 from adapters.slack.lookups import Workspace
 from bot.commands import Commands
 from bot.service import ChatService
@@ -44,6 +45,10 @@ class _Without(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return record.getMessage() != self._message
+
+
+async def _ignore() -> None:
+    """Acked and nothing more: we read the thread's context when a message comes."""
 
 
 class SlackAdapter:
@@ -78,13 +83,27 @@ class SlackAdapter:
             client_args["base_url"] = settings.slack_api_url.rstrip("/") + "/"
         self.client = AsyncWebClient(**client_args)
         self.app = self._bolt_app()
-        self._conversations = Conversations(service, self.client, self.workspace)
-        # One catch-all so every event is acked (unhandled ones would be redelivered).
+        commands = commands or service.commands
+        self.home = SlackHome(commands, self.client, team_id=lambda: self.workspace.team_id)
+        self._conversations = Conversations(
+            service, self.client, self.workspace, memories_changed=self.home.publish
+        )
+        # Bolt runs the first listener that matches: the AI-app events, then one catch-all so
+        # every event is acked (unhandled ones would be redelivered).
+        self.app.event("app_home_opened")(self._on_home_opened)
+        self.app.event("assistant_thread_started")(self._on_assistant_thread)
+        self.app.event("assistant_thread_context_changed")(_ignore)
         self.app.event(re.compile(".*"))(self._conversations.on_event)
-        SlackCommands(commands or service.commands, team_id=lambda: self.workspace.team_id).register(self.app)
+        SlackCommands(commands, team_id=lambda: self.workspace.team_id, home=self.home).register(self.app)
         self._socket: AsyncSocketModeHandler | None = None
         self._http: web.AppRunner | None = None
         self._started = False
+
+    async def _on_home_opened(self, event: dict[str, Any]) -> None:
+        await self.home.on_opened(event)
+
+    async def _on_assistant_thread(self, event: dict[str, Any]) -> None:
+        await self.home.on_assistant_thread(event)
 
     @property
     def team_id(self) -> str:

@@ -15,8 +15,9 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 
 from adapters.slack.events import forget_phrase, user_id
+from adapters.slack.home import SlackHome
 from adapters.slack.render import view_messages
-from bot.commands import Commands, CommandView
+from bot.commands import FORGET_CONFIRM, FORGET_FACT, Commands, CommandView
 from bot.commands.core import FAILED
 
 log = logging.getLogger(__name__)
@@ -27,10 +28,14 @@ Respond = Callable[..., Awaitable[Any]]
 class SlackCommands:
     """The Bolt listeners for `/memories`, `/forget` and every button the core offers."""
 
-    def __init__(self, commands: Commands, *, team_id: Callable[[], str]) -> None:
-        """`team_id` gives the workspace learned at start-up (`auth.test`)."""
+    def __init__(
+        self, commands: Commands, *, team_id: Callable[[], str], home: SlackHome | None = None
+    ) -> None:
+        """`team_id` gives the workspace learned at start-up (`auth.test`); `home`, if given,
+        answers presses on the App Home tab and is refreshed after a forget."""
         self._commands = commands
         self._team_id = team_id
+        self._home = home
 
     def register(self, app: AsyncApp) -> None:
         app.command("/memories")(self._on_memories)
@@ -61,7 +66,12 @@ class SlackCommands:
         clicker = str((body.get("user") or {}).get("id") or "")
         name = str(action.get("action_id") or "")
         value = str(action.get("value") or "")
+        if self._home is not None and (body.get("container") or {}).get("type") == "view":
+            await self._home.on_press(clicker, name, value)  # a view has no response_url
+            return
         await _answer(respond, name, self._commands.press(self._user(clicker), name, value), pressed=True)
+        if self._home is not None and name in (FORGET_CONFIRM, FORGET_FACT):
+            await self._home.publish(clicker)
 
 
 async def _answer(

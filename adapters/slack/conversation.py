@@ -1,5 +1,6 @@
 """Slack conversations: which events to answer, exactly once, and how the answer is delivered
-(a placeholder while the turn runs, replaced by the first chunk of the reply)."""
+(streamed as the model writes it, see `streaming`; or, with streaming off, a placeholder while
+the turn runs, replaced by the first chunk of the reply)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Hashable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
@@ -23,9 +24,11 @@ from adapters.slack.events import (
 )
 from adapters.slack.lookups import Lookups, Workspace
 from adapters.slack.render import SLACK_CHUNK, THINKING, to_mrkdwn
+from adapters.slack.streaming import Abilities, AnswerStream
 from adapters.text_split import split_message
-from bot.messages import PriorMessage
+from bot.messages import IncomingMessage, PriorMessage, Reply
 from bot.service import ChatService
+from bot.streaming import CUT_OFF_NOTE
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +68,18 @@ class _Recent:
 class Conversations:
     """Answers mentions, thread follow-ups and DMs through the core `ChatService`."""
 
-    def __init__(self, service: ChatService, client: AsyncWebClient, workspace: Workspace) -> None:
+    def __init__(
+        self,
+        service: ChatService,
+        client: AsyncWebClient,
+        workspace: Workspace,
+        *,
+        memories_changed: Callable[[str], Awaitable[None]] | None = None,
+    ) -> None:
+        """`memories_changed(slack_user)` runs after a turn that changed what we know about them."""
         self._service = service
+        self._memories_changed = memories_changed
+        self.abilities = Abilities()
         self._client = client
         self._workspace = workspace
         self._lookups = Lookups(client, workspace)
@@ -142,7 +155,9 @@ class Conversations:
             if new_to_thread and not await self._has_thread(conversation):
                 prior = await self._lookups.prior(parsed)
             # The placeholder goes out while the turn runs, not before it: one round trip less.
-            placeholder_task = asyncio.create_task(self._post(channel, where, THINKING))
+            placeholder_task = (
+                None if self._service.streams else asyncio.create_task(self._post(channel, where, THINKING))
+            )
             incoming = incoming_from(
                 parsed,
                 event,
@@ -152,16 +167,48 @@ class Conversations:
                 names=names,
                 channel_name=await self._lookups.channel_name(parsed),
             )
-            try:
-                reply = await self._service.handle(incoming, prior=prior)
-            finally:
-                placeholder = await _result_or_none(placeholder_task)
-            await self._deliver(channel, where, placeholder, reply.text)
+            if placeholder_task is None:
+                reply = await self._streamed(parsed, incoming, prior)
+            else:
+                try:
+                    reply = await self._service.handle(incoming, prior=prior)
+                finally:
+                    placeholder = await _result_or_none(placeholder_task)
+                await self._deliver(channel, where, placeholder, reply.text)
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("Slack: failed to answer message %s in %s", parsed.ts, channel)
             await self._apologize(channel, where, placeholder)
+            return
+        if reply.memories_changed and self._memories_changed is not None:
+            await self._memories_changed(parsed.user)
+
+    async def _streamed(
+        self, parsed: SlackEvent, incoming: IncomingMessage, prior: Sequence[PriorMessage]
+    ) -> Reply:
+        """One turn whose answer is shown as the model writes it."""
+        stream = AnswerStream(
+            self._client,
+            self.abilities,
+            channel=parsed.channel,
+            thread_ts=parsed.reply_thread_ts,
+            team_id=self._workspace.team_id,
+            user_id=parsed.user,
+        )
+        stream.start()
+        try:
+            reply = await self._service.handle(incoming, prior=prior, on_text=stream.sink)
+        except asyncio.CancelledError:
+            await stream.abandon()
+            raise
+        except Exception:
+            log.exception("Slack: the turn for %s in %s failed", parsed.ts, parsed.channel)
+            shown = stream.text.rstrip()
+            await stream.finish(shown + CUT_OFF_NOTE if shown else APOLOGY)
+            return Reply(text=APOLOGY, failed=True)
+        await stream.finish(reply.text)
+        return reply
 
     async def _post(self, channel: str, thread_ts: str | None, text: str) -> str:
         response = await self._client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text)

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bot.commands import CommandView, FactLine
+from bot.commands import Button, CommandView, FactLine
 
 ZWSP = "\u200b"
 SLACK_CHUNK = 3500
@@ -131,18 +131,7 @@ def _tail(view: CommandView) -> list[dict[str, Any]]:
 
 def buttons(view: CommandView) -> list[dict[str, Any]]:
     """One Block Kit button per view button; a press hands back its action_id and value."""
-    elements = []
-    for button in view.buttons:
-        element: dict[str, Any] = {
-            "type": "button",
-            "action_id": button.action,
-            "text": {"type": "plain_text", "text": button.label[:75]},
-            "value": button.value,
-        }
-        if button.style in ("danger", "primary"):
-            element["style"] = button.style
-        elements.append(element)
-    return elements
+    return [_button(button) for button in view.buttons]
 
 
 def view_messages(view: CommandView) -> list[SlackMessage]:
@@ -167,3 +156,48 @@ def view_messages(view: CommandView) -> list[SlackMessage]:
         SlackMessage(text=text, blocks=blocks[start : start + MAX_BLOCKS])
         for start in range(0, len(blocks), MAX_BLOCKS)
     ]
+
+
+# ---------------------------------------------------------------- App Home
+
+MAX_VIEW_BLOCKS = 100  # Slack's limit for a Home tab
+
+
+def _button(button: Button) -> dict[str, Any]:
+    element: dict[str, Any] = {
+        "type": "button",
+        "action_id": button.action,
+        "text": {"type": "plain_text", "text": button.label[:75]},
+        "value": button.value,
+    }
+    if button.style in ("danger", "primary"):
+        element["style"] = button.style
+    return element
+
+
+def _fact_block(index: int, fact: FactLine, *, show_source: bool) -> dict[str, Any]:
+    block = _section(plain(fact.text, 300) + (f"\n_{plain(fact.source, 120)}_" if show_source else ""))
+    block["block_id"] = f"fact_{index}"
+    if fact.buttons:
+        block["accessory"] = _button(fact.buttons[0])
+    return block
+
+
+def home_view(view: CommandView, *, note: str = "") -> dict[str, Any]:
+    """A command view as the App Home tab: a header, then a block per fact (with its Forget
+    button), the footer and the view's buttons, within Slack's 100 blocks."""
+    head: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": " ".join(view.text.split())[:150] or "…"}}
+    ]
+    if note:
+        head.append(_section(plain(note, SECTION_CHARS)))
+    room = MAX_VIEW_BLOCKS - len(head) - len(_tail(dataclasses.replace(view, more=view.more + 1)))
+    facts = view.facts if len(view.facts) <= room else view.facts[:room]
+    if len(facts) < len(view.facts):
+        view = dataclasses.replace(view, more=view.more + len(view.facts) - len(facts))
+    blocks = [
+        *head,
+        *(_fact_block(i, f, show_source=view.show_sources) for i, f in enumerate(facts)),
+        *_tail(view),
+    ]
+    return {"type": "home", "blocks": blocks}

@@ -273,14 +273,15 @@ class FakeSlack(SlackAIApp):
     ) -> list[PostedMessage]:
         """Wait until the bot has posted `count` messages there and returns them.
 
-        With `settled` (default) a message still showing the `PLACEHOLDER` does not count yet,
-        so the caller sees final text.
+        With `settled` (default) a message still showing the `PLACEHOLDER`, or still being
+        streamed (`chat.startStream` not yet stopped), does not count yet, so the caller sees
+        final text.
         """
 
         def ready() -> list[PostedMessage] | None:
             found = self.messages_in(channel, thread_ts)
             if settled:
-                found = [m for m in found if m.text != PLACEHOLDER]
+                found = [m for m in found if m.text != PLACEHOLDER and not m.streaming]
             return found if len(found) >= count else None
 
         return await self._wait(ready, timeout, f"{count} message(s) in {channel}/{thread_ts}")
@@ -308,6 +309,10 @@ class FakeSlack(SlackAIApp):
             timeout,
             f"{connections} socket connection(s)",
         )
+
+    async def wait_until(self, ready: Any, *, timeout: float = 10.0, what: str = "a condition") -> Any:
+        """Wait until `ready()` (checked after every Web API call) returns something not None."""
+        return await self._wait(ready, timeout, what)
 
     async def _wait(self, ready: Any, timeout: float, what: str) -> Any:
         async def loop() -> Any:
