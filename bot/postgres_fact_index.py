@@ -28,12 +28,25 @@ SCHEMA = [
 
 # websearch_to_tsquery never fails on any input; the terms are words joined by "or".
 _SEARCH = """
-SELECT key, value, created_at, updated_at, ts_rank_cd('{{0.1, 0.3, 0.6, 1.0}}', fact_tsv, q) AS score
+SELECT key, value, created_at, updated_at, ts_rank('{0.1, 0.3, 0.6, 1.0}', fact_tsv, q) AS score
 FROM store, websearch_to_tsquery('english'::regconfig, %(terms)s) AS q,
   websearch_to_tsquery('english'::regconfig, %(required)s) AS r
 WHERE numnode(q) > 0 AND prefix = %(prefix)s
   AND fact_tsv @@ (to_tsquery('simple'::regconfig, md5(%(prefix)s)) && q && r)
-ORDER BY {order} LIMIT %(limit)s
+ORDER BY score DESC, updated_at DESC LIMIT %(limit)s
+"""
+# Newest first: walk the person's facts from the newest (the (prefix, updated_at) index) and stop
+# at `limit` matches, within the newest NEWEST_WINDOW; no ranking, and no fetching of every
+# match to sort it (a word like "user" matches nearly every fact).
+NEWEST_WINDOW = 2000
+_NEWEST = """
+SELECT key, value, created_at, updated_at, 0.0 AS score
+FROM (SELECT key, value, created_at, updated_at, fact_tsv FROM store WHERE prefix = %(prefix)s
+      ORDER BY updated_at DESC LIMIT %(window)s) AS recent,
+  websearch_to_tsquery('english'::regconfig, %(terms)s) AS q,
+  websearch_to_tsquery('english'::regconfig, %(required)s) AS r
+WHERE numnode(q) > 0 AND fact_tsv @@ (q && r)
+ORDER BY updated_at DESC LIMIT %(limit)s
 """
 _SAME_TEXT = (
     "SELECT key, value, created_at, updated_at, 0.0 AS score FROM store "
@@ -73,9 +86,8 @@ class PostgresFactIndex:
         quoted = ['"' + term.replace('"', " ").replace("\x00", " ") + '"' for term in terms]
         query = (" " if match_all else " or ").join(quoted)
         must = '"' + required.replace('"', " ").replace("\x00", " ") + '"' if required else ""
-        params = {"terms": query, "required": must, "prefix": prefix, "limit": limit}
-        order = "updated_at DESC" if newest_first else "score DESC, updated_at DESC"
-        return await self._rows(_SEARCH.format(order=order), params)
+        params = {"terms": query, "required": must, "prefix": prefix, "limit": limit, "window": NEWEST_WINDOW}
+        return await self._rows(_NEWEST if newest_first else _SEARCH, params)
 
     async def recent(self, prefix: str, *, limit: int) -> list[IndexedFact]:
         return await self._rows(_RECENT, {"prefix": prefix, "limit": limit})
