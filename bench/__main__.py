@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import concurrency, footprint, overhead, prompt_size, recall, recall_scale, store_scale
+from bench import concurrency, footprint, overhead, prompt_size, recall, recall_scale, store_scale, streaming
 from bench.measure import Figures
 from bench.report import SECTIONS, machine, markdown, python_speed_ms
 
@@ -35,6 +35,7 @@ RUNNERS: dict[str, Runner] = {
     "footprint": lambda quick, work: footprint.run(quick=quick, workdir=work),
     "recall": lambda quick, work: recall.run(quick=quick, workdir=work),
     "recall_scale": lambda quick, work: recall_scale.run(quick=quick, workdir=work, results=RESULTS),
+    "streaming": lambda quick, work: streaming.run(quick=quick, workdir=work),
 }
 assert RUNNERS.keys() == SECTIONS.keys()
 

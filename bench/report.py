@@ -8,6 +8,8 @@ import sys
 import time
 from typing import Any
 
+from bench import streaming
+
 Row = tuple[str, str, str, str, str]
 
 
@@ -274,6 +276,7 @@ SECTIONS = {
     "footprint": _footprint,
     "recall": _recall,
     "recall_scale": _recall_scale,
+    "streaming": streaming.report_rows,
 }
 
 
