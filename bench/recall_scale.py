@@ -34,7 +34,8 @@ from config.settings import parse_database_url
 
 TARGET_P99_MS = 20.0
 POSTGRES_ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
-POSTGRES_DATABASE = "bench_recall"
+POSTGRES_DATABASE = "bench_recall"  # the full run's million rows, kept and reused
+QUICK_DATABASE = "bench_recall_quick"  # --quick (the smoke test): made afresh, never the full one
 _META = ("bench", "recall_meta")
 _BATCH = 5_000
 _SMALL = "console:small"
@@ -152,20 +153,20 @@ async def _on(url: str, people: int, facts: int, samples: int) -> dict[str, Any]
 
 
 def _postgres_url(*, fresh: bool) -> str | None:
+    """The bench's database: with `fresh` (--quick) its own, dropped and created again."""
+    database = QUICK_DATABASE if fresh else POSTGRES_DATABASE
     try:
         import psycopg
 
         with psycopg.connect(POSTGRES_ADMIN_URL, connect_timeout=3, autocommit=True) as conn:
-            exists = conn.execute(
-                "SELECT 1 FROM pg_database WHERE datname = %s", (POSTGRES_DATABASE,)
-            ).fetchone()
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone()
             if fresh and exists:
-                conn.execute(f'DROP DATABASE "{POSTGRES_DATABASE}" WITH (FORCE)')
+                conn.execute(f'DROP DATABASE "{database}" WITH (FORCE)')
             if fresh or not exists:
-                conn.execute(f'CREATE DATABASE "{POSTGRES_DATABASE}"')
+                conn.execute(f'CREATE DATABASE "{database}"')
     except Exception:
         return None
-    return urlunsplit(urlsplit(POSTGRES_ADMIN_URL)._replace(path=f"/{POSTGRES_DATABASE}"))
+    return urlunsplit(urlsplit(POSTGRES_ADMIN_URL)._replace(path=f"/{database}"))
 
 
 async def run(*, quick: bool, workdir: Path, results: Path) -> Figures:

@@ -22,6 +22,7 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "footprint": ("rows", "meets_ready_target", "meets_growth_target"),
     "recall": ("methods", "facts_section_tokens", "system_prompt_chars_median", "meets_target"),
     "recall_scale": ("rows", "facts_per_person", "meets_target"),
+    "streaming": ("rows", "ttft_ms", "target_added_ms"),
 }
 
 
@@ -64,6 +65,8 @@ def test_quick_bench_writes_every_figure(tmp_path: Path) -> None:
     assert isinstance(figures["footprint"]["rows"]["bot"]["ready_s"], float)
     assert 0 < figures["recall"]["methods"]["ours"]["all"]["hit"] <= 1
     assert isinstance(figures["recall_scale"]["rows"]["sqlite"]["p99_ms"], float)
+    for name, row in figures["streaming"]["rows"].items():  # the whole answer, every time
+        assert row["answers"] > 0 and row["exact"] == row["answers"], name
     assert all(n == n for n in numbers_in(figures) if isinstance(n, float)), "a figure is NaN"
     # The table on stdout carries every figure's rows.
     labels = (
@@ -76,5 +79,20 @@ def test_quick_bench_writes_every_figure(tmp_path: Path) -> None:
         "6. RSS",
         "7. recall",
         "8. retrieval",
+        "9. streamed answer",
     )
     assert all(label in done.stdout for label in labels), done.stdout
+
+
+def test_quick_never_drops_the_full_runs_database() -> None:
+    """--quick (this smoke test) makes its Postgres database afresh: never the full run's, whose
+    million rows take minutes to build and are kept for later runs."""
+    from urllib.parse import urlsplit
+
+    from bench import recall_scale
+
+    url = recall_scale._postgres_url(fresh=True)
+    if url is None:
+        pytest.skip("no PostgreSQL server reachable at TEST_DATABASE_URL")
+    assert urlsplit(url).path == f"/{recall_scale.QUICK_DATABASE}"
+    assert recall_scale.QUICK_DATABASE != recall_scale.POSTGRES_DATABASE
