@@ -9,11 +9,15 @@ resumes, and sends messages here. Tests drive it with helpers:
         await discord.push_dm(ana, "hi")
         [reply] = await discord.wait_for_messages(discord.dm_channel_id(ana), 1)
 
-Recorded: `messages`, `interaction_responses`, `typing_calls`, `threads`,
-`command_syncs`, `unhandled_requests`, `identify_count`, `resume_count`,
-`identify_payloads`, `gateway_compressions`, `history_reads`. Every message said in a
-channel (pushed at the bot or sent by it) is kept in `history` and served by
-`GET /channels/{id}/messages`, newest first, as Discord does.
+Recorded: `messages` (each with its content as last edited), `edits` (every
+`PATCH /channels/{id}/messages/{id}`, answered or refused), `deletions`,
+`interaction_responses`, `typing_calls`, `threads`, `command_syncs`, `unhandled_requests`,
+`identify_count`, `resume_count`, `identify_payloads`, `gateway_compressions`,
+`history_reads`. Every message said in a channel (pushed at the bot or sent by it) is
+kept in `history` and served by `GET /channels/{id}/messages`, newest first, as Discord does.
+`rate_limit_edits(n)` answers the next n edits with a 429 as Discord does (JSON
+`retry_after`, `Retry-After` and `X-RateLimit-*` headers, `Via`); `push_message_command`
+delivers a message context-menu interaction (`data.type` 3, `target_id`, `resolved.messages`).
 Gateway controls: `request_reconnect()` (op 7), `drop_connection()` (server-side
 socket drop), `wait_for_resume()`; `duplicate_on_resume` re-sends already-delivered
 events on RESUME to prove the client side de-duplicates.
@@ -25,6 +29,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import math
 import secrets
 import time
 import zlib
@@ -39,6 +44,7 @@ API_PREFIX = "/api/v10"
 DISCORD_EPOCH_MS = 1_420_070_400_000
 MISSING_PERMISSIONS = {"message": "Missing Permissions", "code": 50013}
 MISSING_ACCESS = {"message": "Missing Access", "code": 50001}
+UNKNOWN_MESSAGE = {"message": "Unknown Message", "code": 10008}
 THREAD_STARTER_MESSAGE = 21  # the first message of a thread started from a channel message
 EPHEMERAL_FLAG = 64
 
@@ -93,7 +99,11 @@ class FakeUser:
 
 @dataclass
 class SentMessage:
-    """A message the bot posted with `POST /channels/{id}/messages` (or a webhook)."""
+    """A message the bot posted with `POST /channels/{id}/messages` (or a webhook).
+
+    `content` is what the message shows now (after its last edit); `allowed_mentions` is
+    what its creation sent, each edit's are in `FakeDiscord.edits`.
+    """
 
     id: int
     channel_id: int
@@ -101,6 +111,26 @@ class SentMessage:
     allowed_mentions: dict[str, Any] | None
     components: list[dict[str, Any]]
     payload: dict[str, Any]
+    at: float = 0.0  # time.monotonic() when it arrived
+    edit_count: int = 0  # edits applied to it
+    deleted: bool = False
+
+
+@dataclass(frozen=True)
+class MessageEdit:
+    """One `PATCH /channels/{id}/messages/{id}` by the bot (status 429: refused, rate limited)."""
+
+    message_id: int
+    channel_id: int
+    content: str | None
+    allowed_mentions: dict[str, Any] | None
+    payload: dict[str, Any]
+    at: float  # time.monotonic() when it arrived
+    status: int = 200
+
+    @property
+    def applied(self) -> bool:
+        return self.status == 200
 
 
 @dataclass
@@ -180,6 +210,27 @@ def _json(data: Any, status: int = 200) -> web.Response:
     )
 
 
+def _rate_limited(retry_after: float) -> web.Response:
+    """A 429 as Discord sends it: the wait in the JSON body and in the headers, through its proxy.
+
+    discord.py waits `retry_after` (from the body) and sends the request again; a 429
+    without a `Via` header it takes for a Cloudflare ban and gives up on.
+    """
+    body = {"message": "You are being rate limited.", "retry_after": retry_after, "global": False}
+    headers = {
+        "Content-Type": "application/json",
+        "Retry-After": str(max(1, math.ceil(retry_after))),
+        "X-RateLimit-Limit": "5",
+        "X-RateLimit-Remaining": "0",
+        "X-RateLimit-Reset": f"{time.time() + retry_after:.3f}",
+        "X-RateLimit-Reset-After": f"{retry_after:.3f}",
+        "X-RateLimit-Bucket": "fake-message-edits",
+        "X-RateLimit-Scope": "user",
+        "Via": "1.1 google",
+    }
+    return web.Response(body=json.dumps(body).encode(), status=429, headers=headers)
+
+
 class FakeDiscord:
     """Fake Discord REST + gateway server. Use as an async context manager."""
 
@@ -206,6 +257,10 @@ class FakeDiscord:
         self.duplicate_on_resume = 0
 
         self.messages: list[SentMessage] = []
+        self.edits: list[MessageEdit] = []
+        self.deletions: list[int] = []  # ids of messages the bot deleted
+        self._rate_limited_edits = 0
+        self._edit_retry_after = 0.0
         self.interaction_responses: list[InteractionResponse] = []
         self.typing_calls: list[int] = []
         self.typing_gate: asyncio.Event | None = None  # when given, typing requests wait for it
@@ -220,6 +275,7 @@ class FakeDiscord:
         self.identify_payloads: list[dict[str, Any]] = []
         self.gateway_compressions: list[str | None] = []  # the `compress` each connection asked for
 
+        self._sent: dict[int, tuple[SentMessage, dict[str, Any]]] = {}  # id -> record, served payload
         self._interactions: dict[int, _Interaction] = {}
         self._interactions_by_token: dict[str, _Interaction] = {}
         self._dm_channels: dict[int, int] = {}  # user id -> DM channel id
@@ -290,6 +346,11 @@ class FakeDiscord:
     def forbid_channel(self, channel_id: int) -> None:
         """Make REST writes to this channel fail with 403 Missing Permissions."""
         self.forbidden_channels.add(channel_id)
+
+    def rate_limit_edits(self, times: int, *, retry_after: float = 0.3) -> None:
+        """Answer the next `times` message edits with 429 Too Many Requests, as Discord does."""
+        self._rate_limited_edits = times
+        self._edit_retry_after = retry_after
 
     def forbid_reading(self, channel_id: int) -> None:
         """Make reading this channel's history fail with 403 Missing Access."""
@@ -404,7 +465,9 @@ class FakeDiscord:
         channel_id: int | None = None,
         in_guild: bool = True,
         message: dict[str, Any] | None = None,
+        installed_by_user: bool = False,
     ) -> dict[str, Any]:
+        """`installed_by_user`: the person's own install of the app (not the server's) authorised it."""
         interaction_id = self.snowflake()
         token = "itok-" + secrets.token_hex(12)
         if channel_id is None:
@@ -422,7 +485,9 @@ class FakeDiscord:
             "app_permissions": "2248473465835073",
             "entitlements": [],
             "attachment_size_limit": 10_485_760,
-            "authorizing_integration_owners": {"0": str(self.guild_id)} if in_guild else {"1": str(user.id)},
+            "authorizing_integration_owners": (
+                {"1": str(user.id)} if installed_by_user or not in_guild else {"0": str(self.guild_id)}
+            ),
             "context": 0 if in_guild else 1,
         }
         if in_guild:
@@ -498,6 +563,48 @@ class FakeDiscord:
         await self.dispatch("INTERACTION_CREATE", payload)
         return int(payload["id"])
 
+    async def push_message_command(
+        self,
+        user: FakeUser,
+        target: dict[str, Any],
+        name: str = "Remember this",
+        *,
+        installed_by_user: bool = False,
+    ) -> int:
+        """Use a message context-menu command on the message `target` (a message payload, e.g.
+        what `push_dm` / `push_guild_message` returned); returns the interaction id.
+
+        As on Discord: an application command interaction (type 2) whose `data.type` is 3,
+        with the message as `target_id` and, whole, in `resolved.messages`.
+        """
+        in_guild = "guild_id" in target
+        target_id = str(target["id"])
+        data: dict[str, Any] = {
+            "id": str(self._command_id(name)),
+            "name": name,
+            "type": 3,
+            "target_id": target_id,
+            "resolved": {"messages": {target_id: target}},
+        }
+        if in_guild and self._synced_to_guild(name):
+            data["guild_id"] = str(self.guild_id)
+        payload = self.interaction_payload(
+            user,
+            interaction_type=2,
+            data=data,
+            channel_id=int(target["channel_id"]),
+            in_guild=in_guild,
+            installed_by_user=installed_by_user,
+        )
+        await self.dispatch("INTERACTION_CREATE", payload)
+        return int(payload["id"])
+
+    def _synced_to_guild(self, name: str) -> bool:
+        for sync in reversed(self.command_syncs):
+            if any(command["name"] == name for command in sync.commands):
+                return sync.guild_id is not None
+        return False
+
     async def click_button(self, user: FakeUser, response: InteractionResponse, label: str) -> int:
         """Click the button labelled `label` on a message the bot sent as an interaction response."""
         source = self._interactions[response.interaction_id]
@@ -548,6 +655,21 @@ class FakeDiscord:
             count,
             timeout,
         )
+
+    def shown_in(self, channel_id: int) -> list[str]:
+        """What the bot's messages in `channel_id` show now (as last edited), oldest first."""
+        return [m.content for m in self.messages if m.channel_id == channel_id and not m.deleted]
+
+    def edits_of(self, message_id: int, *, applied: bool = True) -> list[MessageEdit]:
+        """The edits of one message, oldest first (`applied` False: the refused ones too)."""
+        return [e for e in self.edits if e.message_id == message_id and (e.applied or not applied)]
+
+    async def wait_until(self, condition: Callable[[], bool], timeout: float = 10.0, what: str = "") -> None:
+        """Wait until `condition()` holds; it is checked after every request the bot makes."""
+        try:
+            await self._wait(lambda: [True] if condition() else [], 1, timeout)
+        except AssertionError:
+            raise AssertionError(f"timed out waiting for {what or condition}") from None
 
     async def wait_for_typing(self, channel_id: int, count: int = 1, timeout: float = 10.0) -> None:
         """Wait until the bot showed its typing indicator in `channel_id` `count` times."""
@@ -801,6 +923,10 @@ class FakeDiscord:
                 if int(channel_id) in self.forbidden_channels:
                     return _json(MISSING_PERMISSIONS, status=403)
                 return _json(self._record_message(int(channel_id), body))
+            case "PATCH", ["channels", channel_id, "messages", message_id]:
+                return self._edit_message(int(channel_id), int(message_id), body or {})
+            case "DELETE", ["channels", channel_id, "messages", message_id]:
+                return self._delete_message(int(channel_id), int(message_id))
             case "GET", ["channels", channel_id, "messages"]:
                 self.history_reads.append(int(channel_id))
                 if int(channel_id) in self.unreadable_channels:
@@ -853,8 +979,12 @@ class FakeDiscord:
                     "version": str(self.snowflake()),
                     "default_member_permissions": None,
                     "type": 1,
+                    "description": "",  # context-menu commands have none; Discord sends ""
                     "nsfw": False,
                     "options": [],
+                    # What Discord stores when a command does not say: guild install only.
+                    "integration_types": [0],
+                    "contexts": None,
                     **({"guild_id": str(guild_id)} if guild_id else {}),
                     **command,
                 }
@@ -892,17 +1022,62 @@ class FakeDiscord:
     def _record_message(self, channel_id: int, body: dict[str, Any]) -> dict[str, Any]:
         data = self._bot_message(channel_id, body)
         self._remember(data)
-        self.messages.append(
-            SentMessage(
-                id=int(data["id"]),
+        sent = SentMessage(
+            id=int(data["id"]),
+            channel_id=channel_id,
+            content=data["content"],
+            allowed_mentions=body.get("allowed_mentions"),
+            components=data["components"],
+            payload=body,
+            at=time.monotonic(),
+        )
+        self.messages.append(sent)
+        self._sent[sent.id] = (sent, data)
+        return data
+
+    def _edit_message(self, channel_id: int, message_id: int, body: dict[str, Any]) -> web.Response:
+        """PATCH /channels/{id}/messages/{id}: the bot edits one of its messages."""
+        arrived = time.monotonic()
+        if channel_id in self.forbidden_channels:
+            return _json(MISSING_PERMISSIONS, status=403)
+        found = self._sent.get(message_id)
+        if found is None or found[0].deleted or found[0].channel_id != channel_id:
+            return _json(UNKNOWN_MESSAGE, status=404)
+        sent, data = found
+        refused = self._rate_limited_edits > 0
+        self.edits.append(
+            MessageEdit(
+                message_id=message_id,
                 channel_id=channel_id,
-                content=data["content"],
+                content=body.get("content"),
                 allowed_mentions=body.get("allowed_mentions"),
-                components=data["components"],
                 payload=body,
+                at=arrived,
+                status=429 if refused else 200,
             )
         )
-        return data
+        if refused:
+            self._rate_limited_edits -= 1
+            return _rate_limited(self._edit_retry_after)
+        if "content" in body:
+            data["content"] = sent.content = body["content"] or ""
+        if "components" in body:
+            data["components"] = sent.components = body["components"] or []
+        data["edited_timestamp"] = datetime.now(UTC).isoformat()
+        sent.edit_count += 1
+        return _json(data)
+
+    def _delete_message(self, channel_id: int, message_id: int) -> web.Response:
+        if channel_id in self.forbidden_channels:
+            return _json(MISSING_PERMISSIONS, status=403)
+        found = self._sent.get(message_id)
+        if found is None or found[0].deleted or found[0].channel_id != channel_id:
+            return _json(UNKNOWN_MESSAGE, status=404)
+        found[0].deleted = True
+        self.deletions.append(message_id)
+        history = self.history.get(channel_id, [])
+        history[:] = [m for m in history if int(m["id"]) != message_id]
+        return web.Response(status=204)
 
     def _thread_payload(
         self, channel_id: int, thread_id: int, name: str, *, owner_id: int, auto_archive: int = 1440
