@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -19,64 +18,15 @@ from bot.commands import FORGET_CANCEL, FORGET_CONFIRM, Commands
 from bot.commands.core import EXPIRED, NOT_YOURS, UNKNOWN_BUTTON
 from bot.memory import Provenance
 from bot.runtime import Runtime, open_runtime
-from config.settings import Settings
 from tests.fakes.openai_server import FakeOpenAI, Text
 from tests.fakes.slack_server import PLACEHOLDER, FakeSlack
+from tests.slack_fixtures import *  # noqa: F403  (the Slack fixtures)
+from tests.slack_fixtures import slack_settings
 
 PIZZA_FACT = "User likes pepperoni pizza"
 
 
 # ---------------------------------------------------------------- fixtures
-
-
-def slack_settings(tmp_path: Path, openai: FakeOpenAI, slack: FakeSlack, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "openai_api_key": "sk-test",
-        "openai_base_url": openai.base_url,
-        "database_url": f"sqlite:///{tmp_path}/bot.db",
-        "slack_bot_token": slack.bot_token,
-        "slack_app_token": slack.app_token,
-        "slack_api_url": slack.api_url,
-        "model_max_retries": 0,
-        # These tests pin the one-shot delivery (placeholder, then chat.update); the streamed
-        # answers have their own tests (test_slack_streaming.py).
-        "bot_streaming": False,
-    }
-    values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
-
-
-@pytest.fixture
-async def openai() -> AsyncIterator[FakeOpenAI]:
-    async with FakeOpenAI() as fake:
-        yield fake
-
-
-@pytest.fixture
-async def slack() -> AsyncIterator[FakeSlack]:
-    async with FakeSlack() as fake:
-        fake.add_user("U1", "Ana")
-        fake.add_user("U2", "Bruno", display_name="")  # falls back to the real name
-        fake.add_channel("C1", "general")
-        fake.add_channel("C2", "random")
-        yield fake
-
-
-@pytest.fixture
-async def runtime(tmp_path: Path, openai: FakeOpenAI, slack: FakeSlack) -> AsyncIterator[Runtime]:
-    async with open_runtime(slack_settings(tmp_path, openai, slack)) as opened:
-        yield opened
-
-
-@pytest.fixture
-async def bot(runtime: Runtime) -> AsyncIterator[SlackAdapter]:
-    """The adapter in Socket Mode, connected to the fake Slack."""
-    adapter = SlackAdapter(runtime.service, runtime.settings)
-    await adapter.start()
-    try:
-        yield adapter
-    finally:
-        await adapter.stop()
 
 
 async def answer(

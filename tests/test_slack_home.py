@@ -5,54 +5,19 @@ The real slack-bolt / slack-sdk against the fake Slack."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
-
-import pytest
 
 from adapters.slack import SlackAdapter
 from bot.commands import FORGET_CONFIRM, FORGET_FACT, FORGET_START
 from bot.commands.core import FORGOT_ONE, HOME_EMPTY, HOME_TITLE, KEPT
 from bot.memory import Provenance
-from bot.runtime import Runtime, open_runtime
+from bot.runtime import Runtime
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.slack_server import FakeSlack
-from tests.test_slack_adapter import slack_settings
+from tests.slack_fixtures import *  # noqa: F403  (the Slack fixtures)
 
 DM = Provenance(platform="slack", thread_id="slack:T1:D1", is_direct=True)
 ANA = "slack:T1:U1"
-
-
-@pytest.fixture
-async def openai() -> AsyncIterator[FakeOpenAI]:
-    async with FakeOpenAI() as fake:
-        yield fake
-
-
-@pytest.fixture
-async def slack() -> AsyncIterator[FakeSlack]:
-    async with FakeSlack() as fake:
-        fake.add_user("U1", "Ana")
-        fake.add_user("U2", "Bo")
-        fake.add_channel("C1", "general")
-        yield fake
-
-
-@pytest.fixture
-async def runtime(tmp_path: Path, openai: FakeOpenAI, slack: FakeSlack) -> AsyncIterator[Runtime]:
-    async with open_runtime(slack_settings(tmp_path, openai, slack)) as opened:
-        yield opened
-
-
-@pytest.fixture
-async def bot(runtime: Runtime) -> AsyncIterator[SlackAdapter]:
-    adapter = SlackAdapter(runtime.service, runtime.settings)
-    await adapter.start()
-    try:
-        yield adapter
-    finally:
-        await adapter.stop()
 
 
 def shown_text(view: dict[str, Any]) -> str:

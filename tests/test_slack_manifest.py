@@ -15,7 +15,7 @@ from bot.commands.core import UNKNOWN_COMMAND
 from bot.runtime import open_runtime
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.slack_server import FakeSlack
-from tests.test_slack_adapter import slack_settings
+from tests.slack_fixtures import slack_settings
 
 MANIFEST = Path(__file__).resolve().parents[1] / "slack-manifest.yaml"
 

@@ -4,8 +4,8 @@ core against the fake model streaming over SSE."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,44 +13,19 @@ from adapters.slack import SlackAdapter
 from adapters.slack.render import SLACK_CHUNK, ZWSP, to_mrkdwn
 from adapters.slack.streaming import STATUS
 from adapters.text_split import split_message
-from bot.runtime import Runtime, open_runtime
+from bot.runtime import open_runtime
 from bot.streaming import CUT_OFF_NOTE
 from tests.fakes.openai_server import Cut, FakeOpenAI, Text
 from tests.fakes.slack_server import PLACEHOLDER, FakeSlack, PostedMessage
-from tests.test_slack_adapter import slack_settings
+from tests.slack_fixtures import *  # noqa: F403  (the Slack fixtures)
+from tests.slack_fixtures import slack_settings
 
 LONG = ("Pizza in North Beach is a fine idea tonight, and the slices there are famous. " * 3).rstrip()
 
 
 @pytest.fixture
-async def openai() -> AsyncIterator[FakeOpenAI]:
-    async with FakeOpenAI() as fake:
-        yield fake
-
-
-@pytest.fixture
-async def slack() -> AsyncIterator[FakeSlack]:
-    async with FakeSlack() as fake:
-        fake.add_user("U1", "Ana")
-        fake.add_channel("C1", "general")
-        yield fake
-
-
-@pytest.fixture
-async def runtime(tmp_path: Path, openai: FakeOpenAI, slack: FakeSlack) -> AsyncIterator[Runtime]:
-    async with open_runtime(slack_settings(tmp_path, openai, slack, bot_streaming=True)) as opened:
-        yield opened
-
-
-@pytest.fixture
-async def bot(runtime: Runtime) -> AsyncIterator[SlackAdapter]:
-    assert runtime.service.streams
-    adapter = SlackAdapter(runtime.service, runtime.settings)
-    await adapter.start()
-    try:
-        yield adapter
-    finally:
-        await adapter.stop()
+def slack_overrides() -> dict[str, Any]:
+    return {"bot_streaming": True}
 
 
 def calls(slack: FakeSlack, method: str) -> list[dict]:

@@ -21,8 +21,8 @@ from bot.runtime import Runtime, open_runtime
 from tests.fakes.discord_server import FakeDiscord, FakeUser
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.slack_server import FakeSlack
+from tests.slack_fixtures import slack_settings
 from tests.test_discord_adapter import discord_settings
-from tests.test_slack_adapter import slack_settings
 
 # Short enough that a hung model call fails fast, long enough for a noisy 2-core machine.
 MODEL_TIMEOUT = 1.0

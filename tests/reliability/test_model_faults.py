@@ -16,7 +16,7 @@ from bot.runtime import open_runtime
 from tests.fakes.openai_server import Fail, FakeOpenAI, Hang
 from tests.fakes.slack_server import PLACEHOLDER, FakeSlack
 from tests.reliability.conftest import MODEL_TIMEOUT, DiscordWorld, SlackWorld, Tally, quiet
-from tests.test_slack_adapter import slack_settings
+from tests.slack_fixtures import slack_settings
 
 REFUSED = "refused"
 FAULTS = {

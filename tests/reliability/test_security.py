@@ -24,8 +24,9 @@ from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.openai_server import Fail, FakeOpenAI, Text
 from tests.fakes.slack_server import PLACEHOLDER, FakeSlack
 from tests.reliability.conftest import DiscordWorld, SlackWorld, Tally, eventually, quiet
+from tests.slack_fixtures import slack_settings
 from tests.test_cli import bot_env
-from tests.test_slack_adapter import free_port, slack_settings
+from tests.test_slack_adapter import free_port
 
 # ---------------------------------------------------------------- Slack HTTP mode signatures
 
