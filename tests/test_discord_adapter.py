@@ -48,6 +48,7 @@ def discord_settings(tmp_path: Path, openai: FakeOpenAI, discord: FakeDiscord, *
         "discord_api_url": discord.api_url,
         "discord_gateway_url": discord.gateway_url,
         "model_max_retries": 0,
+        "bot_streaming": False,  # these tests pin one-shot delivery; tests/test_discord_streaming.py streams
     }
     return Settings(**{**fields, **overrides})
 
@@ -479,7 +480,7 @@ async def test_a_wrong_token_fails_start_cleanly(
 async def test_commands_sync_globally_by_default(world: World) -> None:
     [sync] = world.discord.command_syncs
     assert sync.guild_id is None
-    assert {c["name"] for c in sync.commands} == {"forget", "memories"}
+    assert {c["name"] for c in sync.commands} == {"forget", "memories", "Remember this"}
 
 
 async def test_commands_sync_to_the_guild_when_configured(
@@ -494,4 +495,4 @@ async def test_commands_sync_to_the_guild_when_configured(
         await adapter.stop()  # idempotent
     [sync] = discord.command_syncs
     assert sync.guild_id == discord.guild_id
-    assert {c["name"] for c in sync.commands} == {"forget", "memories"}
+    assert {c["name"] for c in sync.commands} == {"forget", "memories", "Remember this"}

@@ -2,8 +2,9 @@
 
 A message is translated by `adapters.discord.events`, answered by `ChatService.handle`
 with "typing…" shown, and sent back split under Discord's limit, in the DM or thread it
-came from, or in a new thread on a server-channel mention. The connection lives in
-`adapters.discord.connection`, the slash commands in `adapters.discord.commands`.
+came from, or in a new thread on a server-channel mention: as the model writes it
+(`adapters.discord.streaming`), or whole when `BOT_STREAMING` is off. The connection lives
+in `adapters.discord.connection`, the app commands in `adapters.discord.commands`.
 """
 
 from __future__ import annotations
@@ -29,12 +30,14 @@ from adapters.discord.events import (
     to_incoming,
 )
 from adapters.discord.render import MESSAGE_LIMIT, NO_PINGS
+from adapters.discord.streaming import AnswerStream, show_typing
 from adapters.text_split import split_message
+from bot.streaming import CUT_OFF_NOTE
 from config.settings import ConfigError, Settings
 
 if TYPE_CHECKING:
     from bot.commands import Commands
-    from bot.messages import PriorMessage, Reply
+    from bot.messages import IncomingMessage, PriorMessage, Reply
     from bot.service import ChatService
 
 log = logging.getLogger(__name__)
@@ -100,6 +103,7 @@ class DiscordAdapter:
         self._seen = _SeenMessages(SEEN_MESSAGES)
         self._client: _Client | None = None
         self._connection: GatewayConnection | None = None
+        self._answering: set[asyncio.Task[Any]] = set()  # messages being answered
 
     @property
     def client(self) -> discord.Client | None:
@@ -136,9 +140,17 @@ class DiscordAdapter:
         log.info("discord connected as %s", client.user)
 
     async def stop(self) -> None:
-        """Close the gateway and the HTTP session (idempotent)."""
+        """Take no more messages, let answers on their way land (bounded), then close the
+        gateway and the HTTP session (idempotent). A streamed answer's last edit can come
+        a second after its turn ended, so the core's drain alone would cut it off."""
         connection, self._connection = self._connection, None
         self._client = None
+        answering = {task for task in self._answering if task is not asyncio.current_task()}
+        if answering:
+            _, late = await asyncio.wait(answering, timeout=self._settings.shutdown_grace_seconds)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
         if connection is not None:
             await connection.close()
 
@@ -148,7 +160,15 @@ class DiscordAdapter:
         client = self._client
         if client is None or client.user is None or not self._seen.first_time(message.id):
             return
-        bot_id = client.user.id
+        task = asyncio.current_task()  # discord.py runs each event handler in a task of its own
+        assert task is not None
+        self._answering.add(task)
+        try:
+            await self._answer(client.user.id, message)
+        finally:
+            self._answering.discard(task)
+
+    async def _answer(self, bot_id: int, message: discord.Message) -> None:
         payload = message_payload(message)
         channel = message.channel
         in_thread = isinstance(channel, discord.Thread)
@@ -174,6 +194,9 @@ class DiscordAdapter:
             prior: Sequence[PriorMessage] = ()
             if in_thread and not thread_is_ours:
                 prior = await self._prior(message, bot_id)
+            if self._service.streams:
+                await self._streamed(target, incoming, prior)
+                return
             reply = await _typing_while(target, self._service.handle(incoming, prior=prior))
             for chunk in split_message(reply.text, MESSAGE_LIMIT):
                 await target.send(chunk, allowed_mentions=NO_PINGS)
@@ -181,6 +204,28 @@ class DiscordAdapter:
             log.warning("discord: no permission to write in channel %s: %s", channel.id, exc.text)
         except discord.HTTPException:
             log.exception("discord: could not answer message %s in channel %s", message.id, channel.id)
+
+    async def _streamed(
+        self, target: discord.abc.Messageable, incoming: IncomingMessage, prior: Sequence[PriorMessage]
+    ) -> None:
+        """One turn whose answer is shown in `target` as the model writes it."""
+        stream = AnswerStream(target)
+        stream.start()
+        try:
+            reply = await self._service.handle(incoming, prior=prior, on_text=stream.sink)
+        except asyncio.CancelledError:
+            await stream.abandon()
+            raise
+        except Exception:
+            shown = stream.text.rstrip()
+            if not shown:
+                await stream.abandon()
+                raise
+            # What is on screen stays, said to be cut off; no second message repeats it.
+            log.exception("discord: the turn for message %s failed mid-answer", incoming.message_id)
+            await stream.finish(shown + CUT_OFF_NOTE)
+            return
+        await stream.finish(reply.text)
 
     async def _prior(self, message: discord.Message, bot_id: int) -> list[PriorMessage]:
         """What was said in the thread before the bot was first mentioned there."""
@@ -214,16 +259,8 @@ async def _typing_while(target: discord.abc.Messageable, turn: Awaitable[Reply])
     before its block starts; here the indicator runs beside the turn instead, and stops
     when the turn is done, whatever state its own requests are in.
     """
-    typing = asyncio.create_task(_show_typing(target))
+    typing = asyncio.create_task(show_typing(target))
     try:
         return await turn
     finally:
         typing.cancel()
-
-
-async def _show_typing(target: discord.abc.Messageable) -> None:
-    try:
-        async with target.typing():
-            await asyncio.Future()  # until the turn is done and this task is cancelled
-    except Exception as exc:  # noqa: BLE001 - only decoration failed; the reply still goes out
-        log.debug("discord: the typing indicator failed (%s)", type(exc).__name__)
