@@ -8,7 +8,12 @@ default, counted as the prompt shows each fact: `- [id] text (topic)`):
 - BM25: textbook Okapi BM25 (k1 1.5, b 0.75, rank-bm25's idf) on Snowball stems, the
   question's words only; facts that match nothing follow, newest first (as the bot did);
 - recency: the newest facts;
-- the previous default (`bot.ranking.rank`: rarity-weighted word overlap plus recency).
+- the previous default (`bot.ranking.rank`: rarity-weighted word overlap plus recency);
+- the bot with an embedding model configured (`BOT_EMBEDDING_MODEL`): no embedding model runs
+  offline here, so the stand-in is the fake model server's own (`tests.fakes.openai_server.embed`:
+  words hashed into 64 signed buckets), with each fact's vector stored in it as the bot stores
+  one. It shows that adding the semantic list does not cost recall; a real model's gain is not
+  measured here.
 
 Each is shown filling the budget and, as the bot did before (`MAX_FACTS_IN_PROMPT`=12),
 capped at 12 facts. A question *hits* when at least one needed fact is chosen; *full*
@@ -27,6 +32,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from langchain_core.embeddings import Embeddings
 from langgraph.store.base import PutOp
 
 from bench.recall_data import Person, Question, dataset
@@ -38,6 +44,7 @@ from bot.prompts import system_prompt
 from bot.ranking import Candidate, approx_tokens, rank
 from bot.storage import open_storage
 from config.settings import parse_database_url
+from tests.fakes.openai_server import embed
 
 BUDGET = 600
 CAPPED = 12
@@ -45,6 +52,16 @@ TARGETS = {"hit": 0.90, "multi_hop_hit": 0.80, "full": 0.85}
 START = datetime(2026, 1, 1, tzinfo=UTC)
 Fact = tuple[str, str, str]  # (key, text, topic)
 Chooser = Callable[[Question], Any]
+
+
+class _StandInEmbeddings(Embeddings):
+    """The fake model server's embedding, without the server (see the module docstring)."""
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return [embed(text) for text in texts]
+
+    def embed_query(self, text: str) -> list[float]:
+        return embed(text)
 
 
 def _key(person: int, index: int) -> str:
@@ -131,14 +148,27 @@ async def run(*, quick: bool, workdir: Path) -> dict[str, Any]:
         for p, person_facts in enumerate(facts):
             for i, (key, text, topic) in enumerate(person_facts):
                 stamp = (START + timedelta(minutes=i)).isoformat()
-                value = {"fact": text, "topic": topic, "source": asdict(DM_SOURCE), "saved_at": stamp}
+                value = {
+                    "fact": text,
+                    "topic": topic,
+                    "source": asdict(DM_SOURCE),
+                    "saved_at": stamp,
+                    "embedding": embed(text),
+                }
                 ops.append(PutOp(memories_namespace(f"console:p{p}"), key, value, index=False))
         await storage.store.abatch(ops)
-        memories = MemoryManager(storage.store, storage.checkpointer, facts_index=storage.facts)
+        lexical = MemoryManager(storage.store, storage.checkpointer, facts_index=storage.facts)
+        semantic = MemoryManager(
+            storage.store, storage.checkpointer, facts_index=storage.facts, embeddings=_StandInEmbeddings()
+        )
         chosen: dict[tuple[int, int, str], list[str]] = {}
         prompt_chars: list[int] = []
         section_tokens: list[int] = []
-        for limit, label in ((100, "ours"), (CAPPED, "ours_12")):
+        for limit, label, memories in (
+            (100, "ours", lexical),
+            (CAPPED, "ours_12", lexical),
+            (100, "ours_embed", semantic),
+        ):
             for p, person in enumerate(people):
                 for q, question in enumerate(person.questions):
                     found = await memories.relevant_facts(
@@ -190,7 +220,7 @@ async def run(*, quick: bool, workdir: Path) -> dict[str, Any]:
 
         return choose
 
-    for label in ("ours", "bm25", "recency", "ours_12", "bm25_12", "recency_12", "previous_12"):
+    for label in ("ours", "ours_embed", "bm25", "recency", "ours_12", "bm25_12", "recency_12", "previous_12"):
         methods[label] = _score(people, ranked_by(label))
     ours = methods["ours"]
     return {

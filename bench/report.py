@@ -207,6 +207,7 @@ def _footprint(figures: dict[str, Any]) -> list[Row]:
 
 _METHODS = (
     ("ours", "bot (budget-filled)"),
+    ("ours_embed", "bot with embeddings (stand-in)"),
     ("bm25", "BM25, Snowball stems"),
     ("recency", "recency"),
     ("ours_12", "bot, 12 facts"),
