@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from bot import event_loop
+from bot.linking import Linker
 from bot.logging_setup import configure_logging
 from bot.memory import describe_facts
 from bot.runtime import open_runtime
@@ -34,8 +35,10 @@ def _parser() -> argparse.ArgumentParser:
     chat = commands.add_parser("chat", help="chat with the bot in this terminal (reads stdin until EOF)")
     chat.add_argument("--user", default=None, help="your name (default: the OS user name)")
     chat.add_argument("--thread", default=None, help="conversation id (default: one per user)")
-    memories = commands.add_parser("memories", help="list, export or forget what the bot knows about someone")
-    memories.add_argument("action", choices=["list", "export", "forget"])
+    memories = commands.add_parser(
+        "memories", help="list, export or forget what the bot knows about someone, or unlink their accounts"
+    )
+    memories.add_argument("action", choices=["list", "export", "forget", "unlink"])
     memories.add_argument("user_id", help="e.g. slack:T123:U456, discord:1234, console:ana")
     memories.add_argument("--phrase", default=None, help="forget only facts matching this phrase")
     memories.add_argument("--yes", action="store_true", help="forget without asking for confirmation")
@@ -70,10 +73,22 @@ async def _memories(settings: Settings, action: str, user_id: str, phrase: str |
             print(json.dumps(await memories.export(user_id), indent=2, ensure_ascii=False))
             return 0
         if action == "list":
+            identities = await memories.identities(user_id)
+            if identities:
+                linked = ", ".join(f"{i.user_id} ({i.display_name})" for i in identities)
+                print(f"linked identities: {linked}")
             facts = await memories.list_facts(user_id)
             for line in describe_facts(facts):
                 print(f"- {line}")
             print(f"{len(facts)} fact(s) for {user_id}", file=sys.stderr)
+            return 0
+        if action == "unlink":
+            outcome = await Linker(memories).unlink(user_id)
+            if not outcome.others:
+                print(f"{user_id} is not linked to any other identity", file=sys.stderr)
+                return 1
+            others = ", ".join(f"{i.user_id} ({i.display_name})" for i in outcome.others)
+            print(f"unlinked {user_id} from {others}")
             return 0
         doomed = await memories.preview_forget(user_id, phrase)
         if not doomed:

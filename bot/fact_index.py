@@ -39,13 +39,19 @@ class FactIndex(Protocol):
         match_all: bool = False,
         required: str | None = None,
         newest_first: bool = False,
+        shared_only: bool = False,
     ) -> list[IndexedFact]:
         """Facts under `prefix` matching any (or all) of `terms`, and `required` if given, best
-        (or, cheaper, newest) first. Terms are plain words: query syntax in them is text."""
+        (or, cheaper, newest) first. Terms are plain words: query syntax in them is text.
+        `shared_only`: private facts are left out by the query itself (a shared thread)."""
         ...
 
-    async def recent(self, prefix: str, *, limit: int) -> list[IndexedFact]:
-        """The facts under `prefix` written last, newest first."""
+    async def recent(self, prefix: str, *, limit: int, shared_only: bool = False) -> list[IndexedFact]:
+        """The facts under `prefix` written last, newest first (`shared_only`: no private ones)."""
+        ...
+
+    async def has_private(self, prefix: str) -> bool:
+        """Whether any fact under `prefix` is private (a shared thread says some are kept back)."""
         ...
 
     async def same_text(self, prefix: str, text: str) -> list[IndexedFact]:

@@ -1,6 +1,9 @@
-"""What a fact is: its record, where it was learned, its namespace, and phrase matching.
+"""What a fact is: its record, where it was learned, who may see it, its namespace, and
+phrase matching.
 
-Facts live in the LangGraph Store under `("memories", user_id)`.
+Facts live in the LangGraph Store under `("memories", person_id)`: an identity's own id
+until it is linked to another (`bot.identities`), the linked person's id after. Only
+`MemoryManager.resolve` turns an identity into a namespace.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from langgraph.store.base import Item
 
 from bot.fact_index import IndexedFact
 from bot.ranking import tokens
+from bot.visibility import PRIVATE, SHARED, Visibility, describe, visibility_of
 
 MEMORIES = "memories"
 DIRECT_THREADS = "direct_threads"
@@ -26,8 +30,9 @@ def _label(user_id: str) -> str:
     return user_id.replace("%", "%25").replace(".", "%2E")
 
 
-def memories_namespace(user_id: str) -> tuple[str, str]:
-    return (MEMORIES, _label(user_id))
+def memories_namespace(person_id: str) -> tuple[str, str]:
+    """The store namespace of a person's facts (see `MemoryManager.resolve`)."""
+    return (MEMORIES, _label(person_id))
 
 
 def direct_threads_namespace(user_id: str) -> tuple[str, str]:
@@ -57,6 +62,11 @@ class Fact:
     created_at: datetime
     updated_at: datetime
     source: Provenance
+    visibility: Visibility = SHARED
+
+    @property
+    def private(self) -> bool:
+        return self.visibility == PRIVATE
 
     def where(self) -> str:
         """A short human description of where the fact was learned."""
@@ -90,9 +100,12 @@ def fact_from_indexed(hit: IndexedFact) -> Fact:
     )
 
 
-def saved_at(value: dict[str, Any], fallback: datetime) -> datetime:
+CREATED_AT = "created_at"
+
+
+def saved_at(value: dict[str, Any], fallback: datetime, *, field: str = "saved_at") -> datetime:
     """When a fact was last written, to the microsecond (the store's own stamp is per second)."""
-    stamp = value.get("saved_at")
+    stamp = value.get(field)
     if isinstance(stamp, str):
         try:
             return _utc(datetime.fromisoformat(stamp))
@@ -107,8 +120,10 @@ def fact_from_value(key: str, value: dict[str, Any], *, created_at: datetime, up
         id=key,
         text=str(value.get("fact", "")),
         topic=str(value.get("topic", "")),
-        created_at=_utc(created_at),
+        # A fact moved to another namespace (linking) keeps when it was first learned.
+        created_at=saved_at(value, created_at, field=CREATED_AT),
         updated_at=_utc(updated_at),
+        visibility=visibility_of(value),
         source=Provenance(
             platform=str(source.get("platform", "unknown")),
             thread_id=str(source.get("thread_id", "")),
@@ -144,11 +159,16 @@ def matches_phrase(fact: Fact, phrase: str) -> bool:
     return text_matches(f"{fact.text} {fact.topic}", phrase)
 
 
-def fact_line(key: str, text: str, topic: str) -> str:
-    """How a fact appears in the prompt: `- [id] text (topic)`; the id lets the model change it."""
-    return f"- [{key}] {text}" + (f" ({topic})" if topic else "")
+def fact_line(key: str, text: str, topic: str, *, private: bool = False) -> str:
+    """How a fact appears in the prompt: `- [id] text (topic)`, `(topic; private)` for a private
+    one (only ever shown in a direct conversation); the id lets the model change it."""
+    note = "; ".join(part for part in (topic, "private" if private else "") if part)
+    return f"- [{key}] {text}" + (f" ({note})" if note else "")
 
 
 def describe_facts(facts: Sequence[Fact]) -> list[str]:
     """One line per fact, for listings."""
-    return [f"{fact.text} (learned in {fact.where()}, {fact.updated_at:%Y-%m-%d})" for fact in facts]
+    return [
+        f"{fact.text} (learned in {fact.where()}, {fact.updated_at:%Y-%m-%d}; {describe(fact.visibility)})"
+        for fact in facts
+    ]

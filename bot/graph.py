@@ -29,8 +29,9 @@ from langgraph.types import Command
 from pydantic import ValidationError
 
 from bot.history import history_window
-from bot.memory import MemoryManager, Provenance
-from bot.prompts import MEMORY_TOOLS, delete_memory, save_memory, system_prompt, update_memory
+from bot.memory import MemoryManager
+from bot.memory_tools import Speaker, apply_tool
+from bot.prompts import MEMORY_TOOLS, system_prompt
 
 log = logging.getLogger(__name__)
 
@@ -52,42 +53,6 @@ class Limits:
     memory_token_budget: int = 600
     max_facts_in_prompt: int = 40
     max_tool_rounds: int = 3
-
-
-@dataclass(frozen=True, kw_only=True)
-class Speaker:
-    """Who is talking and where, read from the run's config."""
-
-    user_id: str
-    user_name: str
-    thread_id: str
-    platform: str
-    is_direct: bool
-    channel_label: str | None
-
-    @classmethod
-    def from_config(cls, config: RunnableConfig) -> Speaker:
-        configurable = config.get("configurable") or {}
-        user_id = configurable.get("user_id")
-        if not user_id:
-            raise ValueError("config['configurable']['user_id'] is required")
-        return cls(
-            user_id=str(user_id),
-            user_name=str(configurable.get("user_name") or "there"),
-            thread_id=str(configurable.get("thread_id", "")),
-            platform=str(configurable.get("platform", "unknown")),
-            is_direct=bool(configurable.get("is_direct", False)),
-            channel_label=configurable.get("channel_label"),
-        )
-
-    @property
-    def provenance(self) -> Provenance:
-        return Provenance(
-            platform=self.platform,
-            thread_id=self.thread_id,
-            is_direct=self.is_direct,
-            channel_label=self.channel_label,
-        )
 
 
 def message_text(message: BaseMessage) -> str:
@@ -177,13 +142,17 @@ def build_graph(
             # it so /forget can find it. Its checkpoint is written only when the turn ends, so
             # no DM history is ever stored unindexed; later turns skip the lookup.
             await memory.note_direct_thread(speaker.user_id, speaker.thread_id)
+        # Private facts reach only the person's direct conversations: in a shared thread the
+        # store query leaves them out, so no instruction has to keep them back.
         facts = await memory.relevant_facts(
             speaker.user_id,
             _last_human_text(messages),
             limit=limits.max_facts_in_prompt,
             token_budget=limits.memory_token_budget,
             context=_recent_turns(messages),
+            include_private=speaker.is_direct,
         )
+        withheld = not speaker.is_direct and await memory.has_private(speaker.user_id)
         system = SystemMessage(
             system_prompt(
                 user_name=speaker.user_name,
@@ -191,6 +160,7 @@ def build_graph(
                 is_direct=speaker.is_direct,
                 channel_label=speaker.channel_label,
                 now=datetime.now(UTC),
+                withheld=withheld,
             )
         )
         window = history_window(messages, limits.history_token_budget)
@@ -225,7 +195,7 @@ def build_graph(
         for call in last.tool_calls:
             call_id = call.get("id") or ""
             try:
-                outcome, changed = await _apply_tool(memory, speaker, call["name"], call["args"])
+                outcome, changed = await apply_tool(memory, speaker, call["name"], call["args"])
             except (ValidationError, ValueError) as exc:
                 outcome, changed = f"Error: invalid arguments ({exc.__class__.__name__}).", False
             results.append(
@@ -252,24 +222,3 @@ def build_graph(
     builder.add_edge(START, "respond")
     builder.add_edge("remember", "respond")
     return builder.compile(checkpointer=checkpointer, store=memory.store)
-
-
-async def _apply_tool(
-    memory: MemoryManager, speaker: Speaker, name: str, args: dict[str, Any]
-) -> tuple[str, bool]:
-    """Run one memory tool call for the speaker from config (any user id in args is ignored)."""
-    if name == "save_memory":
-        save = save_memory.model_validate(args)
-        fact_id, changed = await memory.save(speaker.user_id, save.fact, save.topic, speaker.provenance)
-        return (f"Saved as [{fact_id}]." if changed else f"Already known as [{fact_id}]."), changed
-    if name == "update_memory":
-        update = update_memory.model_validate(args)
-        if await memory.update(speaker.user_id, update.memory_id, update.fact, speaker.provenance):
-            return f"Updated [{update.memory_id}].", True
-        return f"No fact with id [{update.memory_id}]; nothing changed.", False
-    if name == "delete_memory":
-        delete = delete_memory.model_validate(args)
-        if await memory.delete(speaker.user_id, delete.memory_id):
-            return f"Deleted [{delete.memory_id}].", True
-        return f"No fact with id [{delete.memory_id}]; nothing changed.", False
-    return f"Error: unknown tool {name!r}.", False

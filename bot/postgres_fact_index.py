@@ -24,37 +24,52 @@ SCHEMA = [
     "CREATE INDEX IF NOT EXISTS store_prefix_updated_idx ON store (prefix, updated_at DESC)",
     # "Is this fact already known?" on every save, whatever words the parser sees in it.
     "CREATE INDEX IF NOT EXISTS store_fact_text_idx ON store (prefix, lower(value->>'fact'))",
+    # "Does this person have private facts?" in every shared thread, without reading them all.
+    "CREATE INDEX IF NOT EXISTS store_private_fact_idx ON store (prefix) WHERE value->>'visibility' = 'private'",
 ]
+# In a shared thread the query itself leaves private facts out, before ranking and limit.
+_SHARED = "(NOT %(shared_only)s OR value->>'visibility' IS DISTINCT FROM 'private')"
 
 # websearch_to_tsquery never fails on any input; the terms are words joined by "or".
-_SEARCH = """
+_SEARCH = (
+    """
 SELECT key, value, created_at, updated_at, ts_rank('{0.1, 0.3, 0.6, 1.0}', fact_tsv, q) AS score
 FROM store, websearch_to_tsquery('english'::regconfig, %(terms)s) AS q,
   websearch_to_tsquery('english'::regconfig, %(required)s) AS r
 WHERE numnode(q) > 0 AND prefix = %(prefix)s
-  AND fact_tsv @@ (to_tsquery('simple'::regconfig, md5(%(prefix)s)) && q && r)
+  AND fact_tsv @@ (to_tsquery('simple'::regconfig, md5(%(prefix)s)) && q && r) AND """
+    + _SHARED
+    + """
 ORDER BY score DESC, updated_at DESC LIMIT %(limit)s
 """
+)
 # Newest first: walk the person's facts from the newest (the (prefix, updated_at) index) and stop
 # at `limit` matches, within the newest NEWEST_WINDOW; no ranking, and no fetching of every
 # match to sort it (a word like "user" matches nearly every fact).
 NEWEST_WINDOW = 2000
-_NEWEST = """
+_NEWEST = (
+    """
 SELECT key, value, created_at, updated_at, 0.0 AS score
 FROM (SELECT key, value, created_at, updated_at, fact_tsv FROM store WHERE prefix = %(prefix)s
-      ORDER BY updated_at DESC LIMIT %(window)s) AS recent,
+      AND """
+    + _SHARED
+    + """ ORDER BY updated_at DESC LIMIT %(window)s) AS recent,
   websearch_to_tsquery('english'::regconfig, %(terms)s) AS q,
   websearch_to_tsquery('english'::regconfig, %(required)s) AS r
 WHERE numnode(q) > 0 AND fact_tsv @@ (q && r)
 ORDER BY updated_at DESC LIMIT %(limit)s
 """
+)
 _SAME_TEXT = (
     "SELECT key, value, created_at, updated_at, 0.0 AS score FROM store "
     "WHERE prefix = %(prefix)s AND lower(value->>'fact') = lower(%(text)s) LIMIT 20"
 )
 _RECENT = (
     "SELECT key, value, created_at, updated_at, 0.0 AS score FROM store WHERE prefix = %(prefix)s "
-    "ORDER BY updated_at DESC LIMIT %(limit)s"
+    f"AND {_SHARED} ORDER BY updated_at DESC LIMIT %(limit)s"
+)
+_HAS_PRIVATE = (
+    "SELECT 1 AS found FROM store WHERE prefix = %(prefix)s AND value->>'visibility' = 'private' LIMIT 1"
 )
 
 
@@ -78,6 +93,7 @@ class PostgresFactIndex:
         match_all: bool = False,
         required: str | None = None,
         newest_first: bool = False,
+        shared_only: bool = False,
     ) -> list[IndexedFact]:
         terms = clean_terms(terms)
         if not terms or limit <= 0:
@@ -86,11 +102,23 @@ class PostgresFactIndex:
         quoted = ['"' + term.replace('"', " ").replace("\x00", " ") + '"' for term in terms]
         query = (" " if match_all else " or ").join(quoted)
         must = '"' + required.replace('"', " ").replace("\x00", " ") + '"' if required else ""
-        params = {"terms": query, "required": must, "prefix": prefix, "limit": limit, "window": NEWEST_WINDOW}
+        params = {
+            "terms": query,
+            "required": must,
+            "prefix": prefix,
+            "limit": limit,
+            "window": NEWEST_WINDOW,
+            "shared_only": shared_only,
+        }
         return await self._rows(_NEWEST if newest_first else _SEARCH, params)
 
-    async def recent(self, prefix: str, *, limit: int) -> list[IndexedFact]:
-        return await self._rows(_RECENT, {"prefix": prefix, "limit": limit})
+    async def recent(self, prefix: str, *, limit: int, shared_only: bool = False) -> list[IndexedFact]:
+        return await self._rows(_RECENT, {"prefix": prefix, "limit": limit, "shared_only": shared_only})
+
+    async def has_private(self, prefix: str) -> bool:
+        async with self.pool.connection() as conn:
+            cursor = await conn.execute(_HAS_PRIVATE, {"prefix": prefix})
+            return await cursor.fetchone() is not None
 
     async def same_text(self, prefix: str, text: str) -> list[IndexedFact]:
         return await self._rows(_SAME_TEXT, {"prefix": prefix, "text": text})

@@ -8,7 +8,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from bot.link_store import SqlLinkStore
 from bot.postgres_fact_index import PostgresFactIndex
+from bot.sql import PostgresSql, postgres_statements
 from bot.storage import POSTGRES_SETUP_LOCK, Storage, stop_batching
 from config.settings import ConfigError
 
@@ -43,6 +45,7 @@ async def open_postgres(dsn: str) -> AsyncIterator[Storage]:
         checkpointer = AsyncPostgresSaver(pool)  # type: ignore[arg-type]
         store = AsyncPostgresStore(pool)  # type: ignore[arg-type]
         facts = PostgresFactIndex(pool)
+        links = SqlLinkStore(PostgresSql(pool))
         # CREATE TABLE IF NOT EXISTS races when several processes start on a fresh database:
         # one at a time creates or migrates the tables.
         async with pool.connection() as conn:
@@ -60,6 +63,7 @@ async def open_postgres(dsn: str) -> AsyncIterator[Storage]:
                 await checkpointer.setup()
                 await store.setup()
                 await facts.setup(conn)
+                await links.setup(postgres_statements(conn))
             finally:
                 await conn.execute("SELECT pg_advisory_unlock(%s)", (POSTGRES_SETUP_LOCK,))
 
@@ -85,6 +89,7 @@ async def open_postgres(dsn: str) -> AsyncIterator[Storage]:
                 prune_thread=prune_thread,
                 kind="postgres",
                 facts=facts,
+                links=links,
             )
         finally:
             await stop_batching(store)

@@ -106,21 +106,38 @@ class Retriever:
             return None
 
     async def relevant(
-        self, prefix: str, query: Query, *, limit: int, token_budget: int, cost: Callable[[IndexedFact], int]
+        self,
+        prefix: str,
+        query: Query,
+        *,
+        limit: int,
+        token_budget: int,
+        cost: Callable[[IndexedFact], int],
+        shared_only: bool = False,
     ) -> list[IndexedFact]:
-        """The facts worth showing for `query`, most relevant first, within `limit` and `token_budget`."""
+        """The facts worth showing for `query`, most relevant first, within `limit` and `token_budget`.
+
+        `shared_only` (a shared thread): every index query leaves private facts out itself.
+        """
         asked = words(query.message)
         expanded = [r for word in dict.fromkeys(asked) for r in related(word, limit=4) if r not in asked]
         recent_turns = " ".join(turn[-500:] for turn in query.context)
         around = [w for w in dict.fromkeys(words(recent_turns)) if w not in asked]
         index = self.index
         message_hits, related_hits, context_hits, recent, profile, embedding = await asyncio.gather(
-            index.search(prefix, asked, limit=POOL),
-            index.search(prefix, asked + expanded, limit=POOL) if expanded else _none(),
-            index.search(prefix, asked + around, limit=POOL) if around else _none(),
-            index.recent(prefix, limit=RECENT),
+            index.search(prefix, asked, limit=POOL, shared_only=shared_only),
+            index.search(prefix, asked + expanded, limit=POOL, shared_only=shared_only)
+            if expanded
+            else _none(),
+            index.search(prefix, asked + around, limit=POOL, shared_only=shared_only) if around else _none(),
+            index.recent(prefix, limit=RECENT, shared_only=shared_only),
             index.search(
-                prefix, PROFILE_TERMS, limit=PROFILE_POOL, required=PROFILE_SUBJECT, newest_first=True
+                prefix,
+                PROFILE_TERMS,
+                limit=PROFILE_POOL,
+                required=PROFILE_SUBJECT,
+                newest_first=True,
+                shared_only=shared_only,
             ),
             self._embed(query.message),
         )
@@ -135,7 +152,7 @@ class Retriever:
         first = fuse({name: lists[name] for name in ("message", "related", "conversation")}, WEIGHTS)
         neighbours = neighbour_terms(first[:SEEDS], {w.lower() for w in asked})
         if neighbours:
-            lists["neighbours"] = await index.search(prefix, neighbours, limit=POOL)
+            lists["neighbours"] = await index.search(prefix, neighbours, limit=POOL, shared_only=shared_only)
         if embedding is not None:
             pool = {hit.key: hit for hits in lists.values() for hit in hits}
             scored = [

@@ -61,6 +61,8 @@ async def open_runtime(
             embeddings=embeddings,
             after_erase=storage.purge,
             facts_index=storage.facts,
+            links=storage.links,
+            dm_visibility=settings.memory_dm_visibility,
         )
         graph = build_graph(
             model=model, memory=memories, checkpointer=storage.checkpointer, limits=limits_from(settings)

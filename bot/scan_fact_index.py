@@ -13,6 +13,7 @@ from langgraph.store.base import BaseStore, Item
 
 from bot.fact_index import IndexedFact, clean_terms, utc
 from bot.lexicon import stem, stems
+from bot.visibility import PRIVATE, visibility_of
 
 _PAGE = 500
 
@@ -21,14 +22,19 @@ class ScanFactIndex:
     def __init__(self, store: BaseStore) -> None:
         self.store = store
 
-    async def _all(self, prefix: str) -> list[Item]:
+    async def _all(self, prefix: str, *, shared_only: bool = False) -> list[Item]:
         namespace = tuple(prefix.split("."))
         items: list[Item] = []
         while True:
             page = await self.store.asearch(namespace, limit=_PAGE, offset=len(items))
             items.extend(page)
             if len(page) < _PAGE:
-                return [item for item in items if item.namespace == namespace]
+                return [
+                    item
+                    for item in items
+                    if item.namespace == namespace
+                    and not (shared_only and visibility_of(item.value) == PRIVATE)
+                ]
 
     async def search(
         self,
@@ -39,13 +45,14 @@ class ScanFactIndex:
         match_all: bool = False,
         required: str | None = None,
         newest_first: bool = False,
+        shared_only: bool = False,
     ) -> list[IndexedFact]:
         wanted = {stem(term.lower()) for term in clean_terms(terms)}
         if not wanted or limit <= 0:
             return []
         must = stems(required) if required else set()
         scored = []
-        for item in await self._all(prefix):
+        for item in await self._all(prefix, shared_only=shared_only):
             have = stems(f"{item.value.get('fact', '')} {item.value.get('topic', '')}")
             common = len(wanted & have)
             if common and (not match_all or common == len(wanted)) and must <= have:
@@ -53,9 +60,14 @@ class ScanFactIndex:
         scored.sort(key=lambda pair: pair[1].updated_at if newest_first else pair[0], reverse=True)
         return [_indexed(item, score) for score, item in scored[:limit]]
 
-    async def recent(self, prefix: str, *, limit: int) -> list[IndexedFact]:
-        items = sorted(await self._all(prefix), key=lambda item: item.updated_at, reverse=True)
+    async def recent(self, prefix: str, *, limit: int, shared_only: bool = False) -> list[IndexedFact]:
+        items = sorted(
+            await self._all(prefix, shared_only=shared_only), key=lambda item: item.updated_at, reverse=True
+        )
         return [_indexed(item, 0.0) for item in items[:limit]]
+
+    async def has_private(self, prefix: str) -> bool:
+        return any(visibility_of(item.value) == PRIVATE for item in await self._all(prefix))
 
     async def same_text(self, prefix: str, text: str) -> list[IndexedFact]:
         wanted = text.casefold()

@@ -2,8 +2,9 @@
 
 The tables are contentless (`content=''`): it holds the index only, never a second copy of
 the text. Triggers on LangGraph's `store` table keep it in step with every write, delete
-and `/forget`, whoever makes them. Each row also carries an owner token (the hex of its
-namespace), so a query is answered for one person by the index itself.
+and `/forget`, whoever makes them. Each row also carries owner tokens (the hex of its
+namespace): one for every fact and one for its visibility, so a query is answered for one
+person, and in a shared thread for their shared facts only, by the index itself.
 
 SQLite 3.40 has no FTS5 `secure-delete`: deleting an entry only adds a tombstone, and the
 old segment keeps the words. `after_erase` runs FTS5 `optimize`, which rewrites the index
@@ -26,7 +27,13 @@ FTS = "store_fact_fts"
 # cost a turn tens of milliseconds. A shard holds 1/SHARDS of the people, and `optimize`
 # after an erasure rewrites only the erased person's shard.
 SHARDS = 32
-_OWNER = "'o' || lower(hex({row}.prefix)) || '0'"  # ends in a digit: the porter stemmer leaves it alone
+# Owner tokens end in a digit, so the porter stemmer leaves them alone: `o<hex>0` on every fact
+# of the namespace, then `o<hex>1` on its private facts or `o<hex>2` on its shared ones.
+_OWNER = (
+    "'o' || lower(hex({row}.prefix)) || '0 o' || lower(hex({row}.prefix)) || "
+    "CASE WHEN json_extract(CAST({row}.value AS TEXT), '$.visibility') = 'private' THEN '1' ELSE '2' END"
+)
+ALL, PRIVATE_ONLY, SHARED_ONLY = "0", "1", "2"
 _FACT = "json_extract(CAST({row}.value AS TEXT), '$.fact')"
 _TOPIC = "json_extract(CAST({row}.value AS TEXT), '$.topic')"
 # Written the same in the index and the query, or SQLite does not use the index.
@@ -95,16 +102,22 @@ def _backfill(number: int) -> str:
     )
 
 
-# The first version of this index was one table: drop it (its facts are indexed again).
-_UNSHARDED = [
-    f"DROP TRIGGER IF EXISTS {FTS}_{name}"
-    for name in ("replace", "insert", "delete", "update_old", "update_new")
-]
-_UNSHARDED.append(f"DROP TABLE IF EXISTS {FTS}")
+_TRIGGERS = ("replace", "insert", "delete", "update_old", "update_new")
 
 
-def owner_token(prefix: str) -> str:
-    return "o" + prefix.encode().hex() + "0"
+def _drop(fts: str) -> list[str]:
+    return [*(f"DROP TRIGGER IF EXISTS {fts}_{name}" for name in _TRIGGERS), f"DROP TABLE IF EXISTS {fts}"]
+
+
+# Earlier versions of this index: one table, then shards without visibility tokens. A
+# contentless table can only drop an entry given the values it was indexed with, so an
+# outdated index is dropped and built again, never fed by new triggers.
+_OUTDATED = [*_drop(FTS), *(statement for number in range(SHARDS) for statement in _drop(table(number)))]
+_VERSION_MARK = "visibility"  # in the current triggers' SQL
+
+
+def owner_token(prefix: str, which: str = ALL) -> str:
+    return "o" + prefix.encode().hex() + which
 
 
 def quote(term: str) -> str:
@@ -114,12 +127,16 @@ def quote(term: str) -> str:
 
 
 def match_expression(
-    prefix: str, terms: Sequence[str], *, match_all: bool, required: str | None = None
+    prefix: str,
+    terms: Sequence[str],
+    *,
+    match_all: bool,
+    required: str | None = None,
+    shared_only: bool = False,
 ) -> str:
     joiner = " AND " if match_all else " OR "
-    expression = (
-        f"owner : {quote(owner_token(prefix))} AND {{fact topic}} : ({joiner.join(map(quote, terms))})"
-    )
+    owner = owner_token(prefix, SHARED_ONLY if shared_only else ALL)
+    expression = f"owner : {quote(owner)} AND {{fact topic}} : ({joiner.join(map(quote, terms))})"
     return expression + (f" AND fact : {quote(required)}" if required else "")
 
 
@@ -140,9 +157,18 @@ _SAME_TEXT = (
     f"WHERE prefix = ? AND {_LOWER_FACT} = lower(?) LIMIT 20"
 )
 _RECENT = (
-    "SELECT key, value, created_at, updated_at, 0.0 FROM store WHERE prefix = ? "
+    "SELECT key, value, created_at, updated_at, 0.0 FROM store WHERE prefix = ? {shared} "
     "ORDER BY updated_at DESC, rowid DESC LIMIT ?"
 )
+_SHARED_ROW = "AND json_extract(CAST(value AS TEXT), '$.visibility') IS NOT 'private'"
+
+
+def has_private_sql(number: int) -> str:
+    fts = table(number)
+    return (
+        f"SELECT 1 FROM {fts} JOIN store AS s ON s.rowid = {fts}.rowid "
+        f"WHERE {fts} MATCH ? AND s.prefix = ? LIMIT 1"
+    )
 
 
 class SqliteFactIndex:
@@ -163,9 +189,13 @@ class SqliteFactIndex:
             await self._in_transaction(self._create)
 
     async def _create(self) -> None:
-        rows = await self.conn.execute_fetchall("SELECT 1 FROM sqlite_master WHERE name = ?", (table(0),))
-        existed = bool(list(rows))
-        for statement in [*_UNSHARDED, *SCHEMA] if not existed else SCHEMA:
+        rows = list(
+            await self.conn.execute_fetchall(
+                "SELECT sql FROM sqlite_master WHERE name = ?", (f"{table(0)}_insert",)
+            )
+        )
+        existed = bool(rows) and _VERSION_MARK in str(rows[0][0])
+        for statement in [*_OUTDATED, *SCHEMA] if not existed else SCHEMA:
             await self.conn.execute(statement)
         if not existed:
             for number in range(SHARDS):
@@ -189,18 +219,27 @@ class SqliteFactIndex:
         match_all: bool = False,
         required: str | None = None,
         newest_first: bool = False,
+        shared_only: bool = False,
     ) -> list[IndexedFact]:
         terms = clean_terms(terms)
         if not terms or limit <= 0:
             return []
-        expression = match_expression(prefix, terms, match_all=match_all, required=required)
+        expression = match_expression(
+            prefix, terms, match_all=match_all, required=required, shared_only=shared_only
+        )
         sql = search_sql(shard(prefix), newest_first=newest_first)
         rows = await self.conn.execute_fetchall(sql, (expression, limit, prefix))
         return [_indexed(row, score=-float(row[4])) for row in rows]
 
-    async def recent(self, prefix: str, *, limit: int) -> list[IndexedFact]:
-        rows = await self.conn.execute_fetchall(_RECENT, (prefix, limit))
+    async def recent(self, prefix: str, *, limit: int, shared_only: bool = False) -> list[IndexedFact]:
+        sql = _RECENT.format(shared=_SHARED_ROW if shared_only else "")
+        rows = await self.conn.execute_fetchall(sql, (prefix, limit))
         return [_indexed(row, score=0.0) for row in rows]
+
+    async def has_private(self, prefix: str) -> bool:
+        expression = f"owner : {quote(owner_token(prefix, PRIVATE_ONLY))}"
+        rows = await self.conn.execute_fetchall(has_private_sql(shard(prefix)), (expression, prefix))
+        return bool(list(rows))
 
     async def same_text(self, prefix: str, text: str) -> list[IndexedFact]:
         rows = await self.conn.execute_fetchall(_SAME_TEXT, (prefix, text))

@@ -25,6 +25,8 @@ from langgraph.checkpoint.sqlite.utils import load_pending_writes, pending_write
 from langgraph.store.base import Op, PutOp, Result
 from langgraph.store.sqlite.aio import AsyncSqliteStore
 
+from bot.link_store import SqlLinkStore
+from bot.sql import SqliteSql
 from bot.sqlite_fact_index import SqliteFactIndex
 from bot.storage import SQLITE_BUSY_TIMEOUT_MS, Storage, stop_batching
 from config.settings import ConfigError
@@ -192,6 +194,9 @@ async def open_sqlite(path: Path) -> AsyncIterator[Storage]:
             stack.push_async_callback(saver_conn.close)
             store_conn = await _sqlite_connection(path, autocommit=True)
             stack.push_async_callback(store_conn.close)
+            # Links run their own transactions: on a connection of their own, never inside the store's.
+            links_conn = await _sqlite_connection(path, autocommit=True)
+            stack.push_async_callback(links_conn.close)
         except Exception as exc:  # noqa: BLE001 - reported as a configuration problem
             raise ConfigError(f"DATABASE_URL: cannot open the SQLite file {path} ({exc})") from None
         checkpointer = _LeanSqliteSaver(saver_conn)
@@ -201,6 +206,8 @@ async def open_sqlite(path: Path) -> AsyncIterator[Storage]:
         await store.setup()
         facts = SqliteFactIndex(store_conn, store.lock)
         await facts.setup()
+        links = SqlLinkStore(SqliteSql(links_conn))
+        await links.setup()
 
         async def purge() -> None:
             # Rewrite the full-text index without the erased entries (SQLite 3.40 has no
@@ -234,4 +241,5 @@ async def open_sqlite(path: Path) -> AsyncIterator[Storage]:
             prune_thread=prune_thread,
             kind="sqlite",
             facts=facts,
+            links=links,
         )

@@ -2,7 +2,8 @@
 
 SQLite (one file, WAL) by default (`bot.sqlite_storage`); Postgres when `DATABASE_URL` says
 so (`bot.postgres_storage`), so several bot processes can share state. `purge` makes
-erasure real on disk after a `/forget`; `facts` is the full-text index retrieval reads.
+erasure real on disk after a `/forget`; `facts` is the full-text index retrieval reads;
+`links` maps linked identities to one person.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.store.base import BaseStore
 
 from bot.fact_index import FactIndex
+from bot.identities import LinkStore
 from config.settings import DatabaseTarget
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
@@ -31,6 +33,7 @@ class Storage:
     prune_thread: Callable[[str], Awaitable[None]]
     kind: str
     facts: FactIndex
+    links: LinkStore | None = None  # identity links and link codes (`bot.link_store`)
 
 
 async def stop_batching(store: BaseStore) -> None:

@@ -95,6 +95,10 @@ class Settings(BaseSettings):
     # Post the answer as the model writes it (false: post it whole, once it is done).
     bot_streaming: bool = True
 
+    # What a fact learned in a DM is: `shared` (used wherever the person talks to the bot) or
+    # `private` (only in their DMs). Facts the model marks sensitive are private in a DM anyway.
+    memory_dm_visibility: Literal["shared", "private"] = "shared"
+
     @field_validator(
         "openai_base_url",
         "bot_embedding_model",
@@ -123,6 +127,13 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_guild_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("memory_dm_visibility", mode="before")
+    @classmethod
+    def _visibility_word(cls, value: object) -> object:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return "shared"
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("log_level")
     @classmethod
@@ -193,6 +204,7 @@ WORKER_SETTINGS = (
     "memory_token_budget",
     "max_facts_in_prompt",
     "max_input_chars",
+    "memory_dm_visibility",
 )
 
 

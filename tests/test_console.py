@@ -30,7 +30,7 @@ async def test_memories_shows_the_core_view(sqlite_runtime: Runtime) -> None:
     lines = await _chat(sqlite_runtime, "/memories")
 
     assert lines[0] == f"bot> {view.text}"
-    assert lines[1] == f"  • User likes tea ({view.facts[0].source})"
+    assert lines[1] == f"  1. User likes tea ({view.facts[0].source})"
     assert "learned in the console chat" in lines[1]
 
 

@@ -165,10 +165,13 @@ class CountingIndex:
         self.rows += len(found)
         return found
 
-    async def recent(self, prefix: str, *, limit: int) -> list[IndexedFact]:
-        found = await self.inner.recent(prefix, limit=limit)
+    async def recent(self, prefix: str, *, limit: int, shared_only: bool = False) -> list[IndexedFact]:
+        found = await self.inner.recent(prefix, limit=limit, shared_only=shared_only)
         self.rows += len(found)
         return found
+
+    async def has_private(self, prefix: str) -> bool:
+        return await self.inner.has_private(prefix)
 
     async def same_text(self, prefix: str, text: str) -> list[IndexedFact]:
         return await self.inner.same_text(prefix, text)

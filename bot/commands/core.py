@@ -1,4 +1,5 @@
-"""What `/memories` and `/forget` do for a person, decided once for every platform.
+"""What `/memories`, `/forget`, `/link` and `/unlink` do for a person, decided once for every
+platform.
 
 Each call takes the person's verified user id from the adapter (never from the text they
 typed) and returns a `CommandView`. A button press comes back through `press`, which
@@ -11,11 +12,45 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 from bot.commands.buttons import ButtonValue, parse_value
+from bot.commands.link import link_view, unlink_view
+from bot.commands.listing import FACT_PRIVATE, FACT_SHARE, fact_lines, memories_noun, shown_phrase
 from bot.commands.views import Button, CommandView, FactLine
-from bot.memory import Fact, MemoryManager, Provenance
+from bot.commands.wording import (
+    ALREADY_REMEMBERED,
+    EXPIRED,
+    FAILED,
+    FORGOT,
+    FORGOT_NOTHING,
+    FORGOT_ONE,
+    FORGOT_ONE_GONE,
+    HOME_EMPTY,
+    HOME_MORE,
+    HOME_TITLE,
+    KEPT,
+    KNOWN,
+    MADE_PRIVATE,
+    MADE_SHARED,
+    NOT_YOUR_MEMORY,
+    NOT_YOUR_MESSAGE,
+    NOT_YOURS,
+    NOTHING_KNOWN,
+    NOTHING_TO_FORGET,
+    NOTHING_TO_REMEMBER,
+    PHRASE_TOO_LONG,
+    PREVIEW,
+    PREVIEW_FOOTER,
+    REMEMBERED,
+    UNKNOWN_BUTTON,
+    UNKNOWN_COMMAND,
+    VISIBILITY_FOOTER,
+    VISIBILITY_GONE,
+)
+from bot.linking import Linker
+from bot.memory import MemoryManager, Provenance
+from bot.visibility import PRIVATE, SHARED, Visibility
 
 log = logging.getLogger(__name__)
 
@@ -23,53 +58,11 @@ FORGET_CONFIRM = "forget.confirm"
 FORGET_CANCEL = "forget.cancel"
 FORGET_FACT = "forget.fact"  # one fact, from a listing that offers a button per fact
 FORGET_START = "forget.start"  # "Forget everything": leads to the same preview as /forget
+_VISIBILITY_ACTIONS: dict[str, Visibility] = {FACT_PRIVATE: PRIVATE, FACT_SHARE: SHARED}
 FORGET_TIMEOUT_SECONDS = 600.0  # Discord lets a bot edit a command's reply for 15 minutes
 PREVIEW_LIMIT = 20
 HOME_LIMIT = 40  # facts with their own button on a home screen (Slack: 100 blocks a view)
 MAX_PHRASE_CHARS = 1000
-
-NOTHING_KNOWN = "I don't remember anything about you yet. Tell me something and I'll keep it in mind."
-KNOWN = "Here's what I remember about you ({count}):"
-NOTHING_TO_FORGET = "I don't remember anything about you{matching}, so there's nothing to forget."
-PREVIEW = "This will erase {what} ({count}):"
-PREVIEW_FOOTER = "Erase them, or cancel to keep everything."
-FORGOT = "Done. I erased {count} about you."
-FORGOT_NOTHING = "Nothing needed erasing: I had nothing matching left."
-KEPT = "Okay, I kept everything."
-NOT_YOURS = "Sorry, only the person who ran /forget can confirm or cancel it."
-EXPIRED = "This /forget has expired and I kept everything. Run /forget again if you still want to."
-UNKNOWN_BUTTON = "Sorry, I don't recognise that button any more. Run the command again."
-PHRASE_TOO_LONG = (
-    "That phrase is too long for me to search for. Try a few words ({limit:,} characters at most)."
-)
-HOME_TITLE = "What I know about you"
-HOME_EMPTY = "Nothing yet. Tell me about yourself in a DM or a thread and I'll remember it."
-HOME_MORE = "Run /memories to see all {count}."
-FORGOT_ONE = "Done. I erased that memory about you."
-FORGOT_ONE_GONE = "That memory was already gone."
-REMEMBERED = "Got it. I'll remember that you said: “{text}”"
-ALREADY_REMEMBERED = "I already remember that."
-NOT_YOUR_MESSAGE = "I can only remember what you said yourself, and that message is someone else's."
-NOTHING_TO_REMEMBER = "That message has no text I could remember."
-UNKNOWN_COMMAND = "I don't know that command. Try /memories or /forget [phrase]."
-FAILED = "Sorry, something went wrong on my side. Please try again in a moment."
-
-
-def memories_noun(count: int) -> str:
-    return f"{count} memor{'y' if count == 1 else 'ies'}"
-
-
-def shown_phrase(phrase: str, limit: int = 100) -> str:
-    """A person's phrase as we quote it back: one line, cut to `limit` characters."""
-    phrase = " ".join(phrase.split())
-    return phrase if len(phrase) <= limit else phrase[: limit - 1] + "…"
-
-
-def fact_lines(facts: Sequence[Fact]) -> tuple[FactLine, ...]:
-    return tuple(
-        FactLine(id=fact.id, text=fact.text, source=f"learned in {fact.where()}, {fact.updated_at:%Y-%m-%d}")
-        for fact in facts
-    )
 
 
 def _failed() -> CommandView:
@@ -86,29 +79,64 @@ class Commands:
         forget_timeout: float = FORGET_TIMEOUT_SECONDS,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """`clock` (seconds since the epoch) decides when /forget buttons and link codes expire."""
         self._memories = memories
         self._forget_timeout = forget_timeout
         self._clock = clock
+        self._linker = Linker(memories, clock=clock)
 
-    async def run(self, name: str, user_id: str, argument: str = "") -> CommandView:
-        """Run the command called `name` ("memories", "/forget", ...) with its argument text."""
+    async def run(
+        self, name: str, user_id: str, argument: str = "", *, display_name: str = ""
+    ) -> CommandView:
+        """Run the command called `name` ("memories", "/forget", "link", ...) with its argument
+        text. `display_name`: how the person is called on this platform (for /link)."""
         name = name.strip().lstrip("/").lower()
         if name == "memories":
             return await self.memories(user_id)
         if name == "forget":
             return await self.forget(user_id, argument)
+        if name == "link":
+            return await self.link(user_id, display_name, argument.strip() or None)
+        if name == "unlink":
+            return await self.unlink(user_id)
         return CommandView(text=UNKNOWN_COMMAND, replace=False)
 
-    async def memories(self, user_id: str) -> CommandView:
-        """Everything the bot knows about the person, newest first, with where it was learned."""
+    async def memories(self, user_id: str, *, note: str | None = None) -> CommandView:
+        """Everything the bot knows about the person, newest first, with where each was learned,
+        whether it is private or shared, and a button per fact to change that."""
         try:
             facts = await self._memories.list_facts(user_id)
         except Exception:
             log.exception("/memories failed")
             return _failed()
         if not facts:
-            return CommandView(text=NOTHING_KNOWN)
-        return CommandView(text=KNOWN.format(count=len(facts)), facts=fact_lines(facts))
+            return CommandView(text=note or NOTHING_KNOWN)
+        return CommandView(
+            text=note or KNOWN.format(count=len(facts)),
+            facts=fact_lines(facts, owner=user_id),
+            footer=VISIBILITY_FOOTER,
+        )
+
+    async def set_visibility(self, user_id: str, fact_id: str, visibility: Visibility) -> CommandView:
+        """Make one of the person's facts private or shared; answers with the updated listing."""
+        try:
+            fact = await self._memories.set_visibility(user_id, fact_id, visibility)
+        except Exception:
+            log.exception("changing a fact's visibility failed")
+            return _failed()
+        if fact is None:
+            return await self.memories(user_id, note=VISIBILITY_GONE)
+        done = MADE_PRIVATE if visibility == PRIVATE else MADE_SHARED
+        return await self.memories(user_id, note=done.format(text=shown_phrase(fact.text, 200)))
+
+    async def link(self, user_id: str, display_name: str, code: str | None = None) -> CommandView:
+        """`/link` without a code: a one-time code for this account. With one (typed on the
+        other platform): join this account with the one that made it. Private answers."""
+        return await link_view(self._linker, user_id, display_name or user_id, code, self._clock())
+
+    async def unlink(self, user_id: str) -> CommandView:
+        """`/unlink`: separate this account from the ones it is linked with."""
+        return await unlink_view(self._linker, user_id)
 
     async def forget(self, user_id: str, phrase: str | None = None) -> CommandView:
         """A preview of what `/forget [phrase]` would erase, with Erase and Cancel buttons."""
@@ -157,15 +185,17 @@ class Commands:
                 id=line.id,
                 text=line.text,
                 source=line.source,
+                visibility=line.visibility,
                 buttons=(
                     Button(
                         action=FORGET_FACT,
                         label="Forget",
                         value=ButtonValue(owner=user_id, fact_id=line.id).encode(),
                     ),
+                    *line.buttons,
                 ),
             )
-            for line in fact_lines(facts[:HOME_LIMIT])
+            for line in fact_lines(facts[:HOME_LIMIT], owner=user_id)
         )
         more = max(0, len(facts) - HOME_LIMIT)
         return CommandView(
@@ -210,7 +240,9 @@ class Commands:
             return CommandView(text=UNKNOWN_BUTTON, replace=False)
         if request.owner != user_id:
             log.warning("refused a %s press from someone other than the person it was for", action)
-            return CommandView(text=NOT_YOURS, replace=False)
+            return CommandView(
+                text=NOT_YOUR_MEMORY if action in _VISIBILITY_ACTIONS else NOT_YOURS, replace=False
+            )
         return None
 
     async def press(self, user_id: str, action: str, value: str) -> CommandView:
@@ -223,6 +255,9 @@ class Commands:
             return CommandView(text=KEPT)
         if action == FORGET_START:
             return await self.forget(user_id)
+        if action in _VISIBILITY_ACTIONS:
+            assert request.fact_id is not None
+            return await self.set_visibility(user_id, request.fact_id, _VISIBILITY_ACTIONS[action])
         try:
             if action == FORGET_FACT:
                 assert request.fact_id is not None
@@ -244,6 +279,6 @@ def _request(action: str, value: str) -> ButtonValue | None:
         return None
     if action in {FORGET_CONFIRM, FORGET_CANCEL}:
         return request if request.expires_at is not None else None
-    if action == FORGET_FACT:
+    if action == FORGET_FACT or action in _VISIBILITY_ACTIONS:
         return request if request.fact_id is not None else None
     return request if action == FORGET_START else None

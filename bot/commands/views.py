@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from bot.visibility import Visibility
+
 ButtonStyle = Literal["danger", "primary", "default"]
 
 
@@ -29,8 +31,9 @@ class FactLine:
 
     id: str
     text: str
-    source: str  # "learned in a Slack DM, 2026-12-02"
+    source: str  # "learned in a Slack DM, 2026-12-02 · private (DMs only)"
     buttons: tuple[Button, ...] = ()  # what can be done to this one fact
+    visibility: Visibility = "shared"  # also named at the end of `source`; for styling
 
 
 @dataclass(frozen=True, kw_only=True)
