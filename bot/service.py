@@ -18,6 +18,7 @@ from typing import Any
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
+from bot import metrics
 from bot.commands import Commands
 from bot.graph import MEMORY_CHANGED, MODEL_FAILED, message_text
 from bot.memory import MemoryManager
@@ -59,6 +60,8 @@ class _ThreadLocks:
     @asynccontextmanager
     async def hold(self, thread_id: str) -> AsyncIterator[None]:
         lock, users = self._locks.get(thread_id, (asyncio.Lock(), 0))
+        if not users:
+            metrics.ACTIVE_THREADS.inc()
         self._locks[thread_id] = (lock, users + 1)
         try:
             async with lock:
@@ -67,6 +70,7 @@ class _ThreadLocks:
             lock, users = self._locks[thread_id]
             if users <= 1:
                 del self._locks[thread_id]
+                metrics.ACTIVE_THREADS.dec()
             else:
                 self._locks[thread_id] = (lock, users - 1)
 
@@ -125,9 +129,11 @@ class ChatService:
         the model writes it; the returned `Reply` is still the whole, final answer.
         """
         if not self._accepting:
+            metrics.TURNS.labels(message.platform, "closing").inc()
             return Reply(text=CLOSING_REPLY, failed=True)
         text = clean_text(message.text)
         if not _has_visible_text(text):
+            metrics.TURNS.labels(message.platform, "empty").inc()
             return Reply(text=EMPTY_TEXT_REPLY)
         if len(text) > self._max_input_chars:
             text = text[: self._max_input_chars] + TRUNCATION_NOTE.format(
@@ -142,16 +148,24 @@ class ChatService:
                     # Two first mentions raced: the earlier one already brought this context.
                     prior = ()
                 if on_text is not None and self._streams:
-                    return await self.run_turn(message, text, prior, on_text=on_text)
-                return await self._turn_runner(message, text, prior)
+                    reply = await self.run_turn(message, text, prior, on_text=on_text)
+                else:
+                    reply = await self._turn_runner(message, text, prior)
         except Exception:
             log.exception("turn failed in thread %s", message.thread_id)
-            return Reply(text=BROKEN_TURN_REPLY, failed=True)
+            reply = Reply(text=BROKEN_TURN_REPLY, failed=True)
+        else:
+            if reply.failed:
+                metrics.MODEL_ERRORS.inc()
         finally:
             self._in_flight -= 1
             if self._in_flight == 0:
                 self._idle.set()
-            log.debug("turn in %s took %.1f ms", message.thread_id, (time.perf_counter() - started) * 1000)
+            elapsed = time.perf_counter() - started
+            metrics.TURN_SECONDS.labels(message.platform).observe(elapsed)
+            log.debug("turn in %s took %.1f ms", message.thread_id, elapsed * 1000)
+        metrics.TURNS.labels(message.platform, "failed" if reply.failed else "answered").inc()
+        return reply
 
     async def run_turn(
         self,
