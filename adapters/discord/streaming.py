@@ -57,10 +57,6 @@ class AnswerStream:
         """All the answer's text handed over so far."""
         return "".join(self._pieces)
 
-    @property
-    def messages(self) -> list[discord.Message]:
-        return [shown.message for shown in self._shown]
-
     def start(self) -> None:
         self._typing = asyncio.create_task(show_typing(self._target))
         self._pump = asyncio.create_task(self._run())
@@ -184,7 +180,7 @@ class AnswerStream:
 
 
 async def show_typing(target: discord.abc.Messageable) -> None:
-    """ "Typing…" in `target` until cancelled; a failure here never touches the answer."""
+    """Show "typing…" in `target` until cancelled; a failure here never touches the answer."""
     try:
         async with target.typing():
             await asyncio.Future()  # until cancelled
