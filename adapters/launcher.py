@@ -6,10 +6,12 @@ import asyncio
 import contextlib
 import logging
 import signal
+from contextlib import AsyncExitStack
 
 from adapters.base import Adapter
 from bot.event_loop import running_loop_name
 from bot.gc_tuning import paused_for_imports, tune_for_serving
+from bot.health import health_server
 from bot.runtime import Runtime
 from config.settings import Settings
 
@@ -36,7 +38,11 @@ def build_adapters(settings: Settings, runtime: Runtime, *, slack_http: bool = F
         with paused_for_imports():
             from adapters.slack import SlackAdapter
 
-        adapters.append(SlackAdapter(runtime.service, settings, http_mode=True if slack_http else None))
+        adapters.append(
+            SlackAdapter(
+                runtime.service, settings, http_mode=True if slack_http else None, health=runtime.health
+            )
+        )
     if settings.discord_configured:
         with paused_for_imports():
             from adapters.discord import DiscordAdapter
@@ -54,17 +60,25 @@ async def serve(runtime: Runtime, adapters: list[Adapter], *, stop: asyncio.Even
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signum, stop.set)
     started: list[Adapter] = []
+    endpoint = AsyncExitStack()
     try:
+        _add_checks(runtime, adapters)
+        if runtime.settings.bot_health_port is not None:
+            await endpoint.enter_async_context(
+                health_server(runtime.health, runtime.settings.bot_health_port)
+            )
         for adapter in adapters:
             await adapter.start()
             started.append(adapter)
             log.info("%s adapter ready", adapter.name)
         tune_for_serving()
         names = ", ".join(adapter.name for adapter in started)
+        runtime.health.serving()
         log.info("bot ready: %s (event loop: %s)", names, running_loop_name())
         await stop.wait()
         log.info("shutting down: finishing in-flight turns")
     finally:
+        runtime.health.draining()  # readiness says 503 before anything else stops
         runtime.service.stop_accepting()
         await runtime.service.drain(runtime.settings.shutdown_grace_seconds)
         for adapter in reversed(started):
@@ -72,6 +86,16 @@ async def serve(runtime: Runtime, adapters: list[Adapter], *, stop: asyncio.Even
                 await adapter.stop()
             except Exception:
                 log.exception("error while stopping the %s adapter", adapter.name)
+        await endpoint.aclose()
         for signum in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(signum)
+
+
+def _add_checks(runtime: Runtime, adapters: list[Adapter]) -> None:
+    """Readiness: the database answers, and each adapter that can tell says it is connected."""
+    runtime.health.add_check("database", runtime.database_reachable)
+    for adapter in adapters:
+        connected = getattr(adapter, "connected", None)
+        if connected is not None:
+            runtime.health.add_check(adapter.name, connected)

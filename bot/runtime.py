@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 
 from bot.graph import Limits, build_graph
+from bot.health import Health
 from bot.history import rewrite_thread, searchable_text
+from bot.inbox import Inbox
+from bot.inbox_sweeper import open_inbox
 from bot.memory import MemoryManager, text_matches
 from bot.model import open_model_clients
 from bot.service import ChatService
@@ -25,10 +28,19 @@ class Runtime:
     storage: Storage
     service: ChatService
     workers: WorkerPool | None = None
+    inbox: Inbox | None = None
+    health: Health = field(default_factory=Health)  # /healthz, /readyz, /metrics (`bot.health`)
 
     @property
     def memories(self) -> MemoryManager:
         return self.service.memories
+
+    async def database_reachable(self) -> bool:
+        """One round trip to the database (a readiness check); raises when it cannot be reached."""
+        if self.inbox is not None:
+            return await self.inbox.ping()
+        await self.service.has_thread("health:probe")
+        return True
 
 
 def limits_from(settings: Settings) -> Limits:
@@ -52,7 +64,15 @@ async def open_runtime(
     to run the same core against something else. With `BOT_WORKERS` > 1, turns run in that
     many worker processes (`bot.workers`), which build their own from the settings.
     """
-    async with open_model_clients(settings) as clients, open_storage(settings.database) as storage:
+    async with (
+        open_model_clients(settings) as clients,
+        open_storage(settings.database) as storage,
+        open_inbox(
+            settings.database,
+            lease_seconds=settings.turn_lease_seconds,
+            retention_seconds=settings.inbox_retention_seconds,
+        ) as inbox,
+    ):
         model = model or clients.chat
         embeddings = embeddings or clients.embeddings
         memories = MemoryManager(
@@ -87,5 +107,6 @@ async def open_runtime(
                 after_turn=storage.prune_thread,
                 run_turn=workers.run_turn if workers is not None else None,
                 streaming=settings.bot_streaming,
+                inbox=inbox,
             )
-            yield Runtime(settings=settings, storage=storage, service=service, workers=workers)
+            yield Runtime(settings=settings, storage=storage, service=service, workers=workers, inbox=inbox)

@@ -21,6 +21,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from bot import metrics
 from bot.commands import Commands
 from bot.graph import MEMORY_CHANGED, MODEL_FAILED, message_text
+from bot.inbox import Inbox
 from bot.memory import MemoryManager
 from bot.messages import IncomingMessage, PriorMessage, Reply
 from bot.streaming import CUT_OFF_NOTE, TextSink, stream_graph
@@ -90,6 +91,7 @@ class ChatService:
         run_turn: TurnRunner | None = None,
         commands: Commands | None = None,
         streaming: bool = True,
+        inbox: Inbox | None = None,
     ) -> None:
         """`run_turn` runs a checked, cleaned turn somewhere else (`bot.workers`); by default
         it runs here, in this process, through `graph`. `streaming` False: `handle` never calls
@@ -109,6 +111,7 @@ class ChatService:
         self._accepting = True
         self._turn_runner: TurnRunner = run_turn or self.run_turn
         self._streams = streaming and run_turn is None
+        self.inbox = inbox  # where adapters record each message before acting on it (`bot.inbox`)
 
     async def has_thread(self, thread_id: str) -> bool:
         """Whether the bot already has a conversation in `thread_id` (durable)."""

@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     discord_api_url: str | None = None
     discord_gateway_url: str | None = None
     discord_guild_id: int | None = None
+    # Shards this process runs (README, "Scaling out"); unset: discord.py asks Discord how many.
+    discord_shard_count: int | None = Field(default=None, ge=1)
+    discord_shard_ids: str | None = None  # e.g. "0,1"; needs DISCORD_SHARD_COUNT
 
     log_level: str = "INFO"
 
@@ -98,6 +101,15 @@ class Settings(BaseSettings):
     # What a fact learned in a DM is: `shared` (used wherever the person talks to the bot) or
     # `private` (only in their DMs). Facts the model marks sensitive are private in a DM anyway.
     memory_dm_visibility: Literal["shared", "private"] = "shared"
+
+    # Several processes on one database (README, "Scaling out"): a message a process claimed
+    # and did not answer is taken over by another after this lease; answered messages are
+    # remembered (so a late redelivery is not answered again) for the retention window.
+    turn_lease_seconds: float = Field(default=30.0, gt=0)
+    inbox_retention_seconds: float = Field(default=86_400.0, ge=0)
+    # /healthz, /readyz and /metrics on this port (unset: not served; in --slack-http mode
+    # they are on $PORT too).
+    bot_health_port: int | None = Field(default=None, ge=0, le=65535)
 
     @field_validator(
         "openai_base_url",
@@ -123,7 +135,9 @@ class Settings(BaseSettings):
     def _blank_secret_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("discord_guild_id", mode="before")
+    @field_validator(
+        "discord_guild_id", "discord_shard_count", "discord_shard_ids", "bot_health_port", mode="before"
+    )
     @classmethod
     def _blank_guild_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -146,6 +160,25 @@ class Settings(BaseSettings):
     @property
     def database(self) -> DatabaseTarget:
         return parse_database_url(self.database_url)
+
+    @property
+    def discord_shards(self) -> tuple[int, list[int] | None] | None:
+        """(shard count, this process's shard ids or None for all of them), or None: automatic."""
+        if self.discord_shard_count is None:
+            if self.discord_shard_ids is not None:
+                raise ConfigError("DISCORD_SHARD_IDS needs DISCORD_SHARD_COUNT (the bot's total shards)")
+            return None
+        if self.discord_shard_ids is None:
+            return self.discord_shard_count, None
+        try:
+            ids = sorted({int(part) for part in self.discord_shard_ids.split(",") if part.strip()})
+        except ValueError:
+            raise ConfigError(
+                "DISCORD_SHARD_IDS must be shard numbers separated by commas, e.g. 0,1"
+            ) from None
+        if not ids or any(not 0 <= shard < self.discord_shard_count for shard in ids):
+            raise ConfigError("DISCORD_SHARD_IDS: each shard must be from 0 to DISCORD_SHARD_COUNT - 1")
+        return self.discord_shard_count, ids
 
     @property
     def slack_configured(self) -> bool:
@@ -178,6 +211,7 @@ def load_settings(**overrides: object) -> Settings:
             problems.append(f"{name}: {error['msg']}")
         raise ConfigError("invalid configuration: " + "; ".join(problems)) from None
     settings.database  # noqa: B018 - validates DATABASE_URL early, naming the setting
+    settings.discord_shards  # noqa: B018 - the same for the shard settings
     return settings
 
 

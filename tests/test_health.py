@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import aiohttp
 import pytest
 
+from adapters.launcher import serve
+from bench.processes import free_port
 from bot import metrics
 from bot.health import Health, health_server
-from bot.runtime import Runtime
+from bot.runtime import Runtime, open_runtime
+from config.settings import Settings
 from tests.fakes.openai_server import Fail, FakeOpenAI
 from tests.helpers import dm
 
@@ -126,3 +130,66 @@ async def test_active_threads_counts_threads_with_a_turn_running(
 async def test_unknown_paths_are_404(path: str) -> None:
     async with health_server(Health(), 0, host="127.0.0.1") as port:
         assert (await get(port, path))[0] == 404
+
+
+class SlowAdapter:
+    """Starts and stops when the test says, and says whether it is connected."""
+
+    name = "slow"
+
+    def __init__(self) -> None:
+        self.may_start = asyncio.Event()
+        self.may_stop = asyncio.Event()
+        self.stopping = asyncio.Event()
+        self.up = False
+
+    async def start(self) -> None:
+        await self.may_start.wait()
+        self.up = True
+
+    async def connected(self) -> bool:
+        return self.up
+
+    async def stop(self) -> None:
+        self.stopping.set()
+        await self.may_stop.wait()
+        self.up = False
+
+
+async def test_serve_is_ready_only_between_start_up_and_shutdown(
+    make_settings: Callable[..., Settings],
+) -> None:
+    port = free_port()
+    async with open_runtime(make_settings(bot_health_port=port)) as runtime:
+        adapter = SlowAdapter()
+        stop = asyncio.Event()
+        serving = asyncio.create_task(serve(runtime, [adapter], stop=stop))
+        status, body = await eventually_get(port, "/readyz")
+        assert status == 503 and '"phase": "starting"' in body
+        assert (await get(port, "/healthz"))[0] == 200
+
+        adapter.may_start.set()
+        for _ in range(500):
+            if (await get(port, "/readyz"))[0] == 200:
+                break
+            await asyncio.sleep(0.02)
+        status, body = await get(port, "/readyz")
+        assert '"database": "ok"' in body and '"slow": "ok"' in body
+
+        stop.set()  # as SIGTERM does
+        await adapter.stopping.wait()
+        status, body = await get(port, "/readyz")
+        assert status == 503 and '"phase": "draining"' in body
+        adapter.may_stop.set()
+        await serving
+    with pytest.raises(aiohttp.ClientConnectionError):
+        await get(port, "/healthz")
+
+
+async def eventually_get(port: int, path: str) -> tuple[int, str]:
+    for _ in range(200):
+        try:
+            return await get(port, path)
+        except aiohttp.ClientConnectionError:
+            await asyncio.sleep(0.02)
+    raise AssertionError(f"nothing listens on {port}")

@@ -24,6 +24,7 @@ from adapters.slack.conversation import Conversations
 from adapters.slack.home import SlackHome
 from adapters.slack.lookups import Workspace
 from bot.commands import Commands
+from bot.health import Health, health_routes
 from bot.service import ChatService
 from config.settings import ConfigError, Settings
 
@@ -63,10 +64,12 @@ class SlackAdapter:
         *,
         http_mode: bool | None = None,
         commands: Commands | None = None,
+        health: Health | None = None,
     ) -> None:
         """`http_mode` None picks Socket Mode when SLACK_APP_TOKEN is set; True forces HTTP mode.
 
-        `commands` answers slash commands and buttons; by default the service's own.
+        `commands` answers slash commands and buttons; by default the service's own. In HTTP
+        mode `health`'s /healthz, /readyz and /metrics are served beside Slack's path.
         """
         if settings.slack_bot_token is None:
             raise ConfigError("SLACK_BOT_TOKEN is not set (the xoxb- bot token)")
@@ -77,6 +80,7 @@ class SlackAdapter:
             )
         self.service = service
         self.settings = settings
+        self._health = health
         self.workspace = Workspace()
         client_args: dict[str, Any] = {"token": settings.slack_bot_token.get_secret_value()}
         if settings.slack_api_url:
@@ -192,11 +196,19 @@ class SlackAdapter:
 
         web_app = web.Application()
         web_app.router.add_post(HTTP_PATH, handle)
+        if self._health is not None:
+            web_app.add_routes(health_routes(self._health))
         runner = web.AppRunner(web_app, handle_signals=False, access_log=None)
         await runner.setup()
         # All interfaces: Slack must reach it.
         await web.TCPSite(runner, "0.0.0.0", self.settings.port).start()
         self._http = runner
+
+    async def connected(self) -> bool:
+        """Readiness: the Socket Mode websocket is open, or the HTTP endpoint listens."""
+        if self._socket is not None:
+            return bool(await self._socket.client.is_connected())
+        return self._http is not None
 
     async def stop(self) -> None:
         """Stop taking events, let answers in flight finish (bounded), then close."""
