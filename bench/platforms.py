@@ -66,7 +66,11 @@ class DiscordDriver:
         return time.perf_counter() - started
 
 
-def _bot_env(model_url: str, database_url: str, workers: int, platform: dict[str, str]) -> dict[str, str]:
+def _bot_env(
+    model_url: str, database_url: str, workers: int, platform: dict[str, str], *, streaming: bool = False
+) -> dict[str, str]:
+    """`streaming` False (figures 1, 2, 6): a turn's cost from message to the whole answer, as
+    the seed delivers it; streamed delivery is figure 9's."""
     return {
         "OPENAI_API_KEY": "sk-bench",
         "OPENAI_BASE_URL": model_url,
@@ -74,6 +78,7 @@ def _bot_env(model_url: str, database_url: str, workers: int, platform: dict[str
         "DATABASE_URL": database_url,
         "LOG_LEVEL": "INFO",
         "BOT_WORKERS": str(workers),
+        "BOT_STREAMING": "true" if streaming else "false",
         **platform,
     }
 
@@ -98,7 +103,7 @@ async def slack_bot_process(
 
 @asynccontextmanager
 async def discord_bot_process(
-    model_url: str, database_url: str, people: int, cwd: Path, *, workers: int = 1
+    model_url: str, database_url: str, people: int, cwd: Path, *, workers: int = 1, streaming: bool = False
 ) -> AsyncIterator[tuple[DiscordDriver, Child]]:
     """`python -m bot` in its own process, on the gateway of a fake Discord in this one."""
     async with FakeDiscord() as discord:
@@ -109,5 +114,6 @@ async def discord_bot_process(
             "DISCORD_API_URL": discord.api_url,
             "DISCORD_GATEWAY_URL": discord.gateway_url,
         }
-        async with bot_process(_bot_env(model_url, database_url, workers, platform), cwd) as child:
+        env = _bot_env(model_url, database_url, workers, platform, streaming=streaming)
+        async with bot_process(env, cwd) as child:
             yield driver, child

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from adapters.slack import SlackAdapter
+from bench import streaming_discord
 from bench.measure import Figures, percentile
 from bot.runtime import open_runtime
 from config.settings import Settings
@@ -159,7 +160,10 @@ async def run(*, quick: bool, workdir: Path) -> Figures:
             refuse=True, answers=answers, answer=answer, workdir=workdir / "fallback"
         ),
     }
+    await asyncio.to_thread((workdir / "discord").mkdir, parents=True, exist_ok=True)
+    discord = await streaming_discord.run(quick=quick, workdir=workdir / "discord")
     return {
+        "discord": discord,
         # The fake sends its role chunk, waits CHUNK_DELAY, then the first piece of text.
         "ttft_ms": round((TTFT + CHUNK_DELAY) * 1000),
         "answer_chars": len(answer),
@@ -190,6 +194,27 @@ def report_rows(figures: Figures) -> list[tuple[str, str, str, str, str]]:
                 f" {row['exact']}/{row['answers']}",
                 "-",
                 f"<= TTFT + {figures['target_added_ms']:.0f}; <= {CALLS_TARGET}; all",
+                "met" if met else "**missed**",
+            )
+        )
+    discord = figures.get("discord")
+    if discord:
+        met = (
+            discord["meets_first_text_target"]
+            and discord["meets_edit_rate_target"]
+            and discord["meets_text_target"]
+        )
+        out.append(
+            (
+                f"9. streamed answer, Discord DM (`python -m bot`): first text p50 / p95 ms (model TTFT"
+                f" {discord['model_ttft_ms']['p50']:.0f}); most edits per message in 1 s; exact text",
+                f"{discord['first_text_ms']['p50']} / {discord['first_text_ms']['p95']}"
+                f" (+{discord['added_to_ttft_ms']['p50']});"
+                f" {discord['edits_per_second_per_message']['max_in_any_second']}"
+                f" ({discord['edits_per_message']['mean']} edits per message);"
+                f" {discord['turns'] - discord['mismatches']}/{discord['turns']}",
+                "-",
+                f"<= TTFT + {discord['targets']['added_to_ttft_p50_ms']:.0f}; <= 1; all",
                 "met" if met else "**missed**",
             )
         )

@@ -120,7 +120,10 @@ async def measure(
     async with StreamingModel(ttft, chunk_delay) as model:
         people = turns + WARMUP_TURNS
         url = sqlite_url(workdir, "streaming_discord.db")
-        async with discord_bot_process(model.base_url, url, people, workdir) as (driver, _child):
+        async with discord_bot_process(model.base_url, url, people, workdir, streaming=True) as (
+            driver,
+            _child,
+        ):
             discord = driver.discord
             for turn in range(people):
                 user = driver.people[turn]

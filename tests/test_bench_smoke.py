@@ -67,6 +67,7 @@ def test_quick_bench_writes_every_figure(tmp_path: Path) -> None:
     assert isinstance(figures["recall_scale"]["rows"]["sqlite"]["p99_ms"], float)
     for name, row in figures["streaming"]["rows"].items():  # the whole answer, every time
         assert row["answers"] > 0 and row["exact"] == row["answers"], name
+    assert figures["streaming"]["discord"]["mismatches"] == 0
     assert all(n == n for n in numbers_in(figures) if isinstance(n, float)), "a figure is NaN"
     # The table on stdout carries every figure's rows.
     labels = (
