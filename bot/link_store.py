@@ -81,8 +81,13 @@ class SqlLinkStore:
 
     async def setup(self, on: Sql | None = None) -> None:
         """Create the tables (`on`: a connection the caller holds, e.g. under a setup lock)."""
-        for statement in SCHEMA:
-            await (on or self.sql).rows(statement)
+        if on is not None:
+            for statement in SCHEMA:
+                await on.rows(statement)
+            return
+        async with self.sql.transaction() as tx:
+            for statement in SCHEMA:
+                await tx.rows(statement)
 
     async def person_of(self, user_id: str) -> str | None:
         return await _person(self.sql, user_id)
@@ -92,11 +97,12 @@ class SqlLinkStore:
 
     async def key(self) -> bytes:
         if self._key is None:
-            await self.sql.rows(
-                "INSERT INTO bot_secrets (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
-                (_KEY_NAME, secrets.token_hex(32)),
-            )
-            rows = await self.sql.rows("SELECT value FROM bot_secrets WHERE name = ?", (_KEY_NAME,))
+            async with self.sql.transaction() as tx:
+                await tx.rows(
+                    "INSERT INTO bot_secrets (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+                    (_KEY_NAME, secrets.token_hex(32)),
+                )
+                rows = await tx.rows("SELECT value FROM bot_secrets WHERE name = ?", (_KEY_NAME,))
             self._key = bytes.fromhex(str(rows[0][0]))
         return self._key
 

@@ -22,7 +22,8 @@ Row = tuple[Any, ...]
 
 class Sql(Protocol):
     async def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        """Run one statement; its result rows (none for a statement without RETURNING)."""
+        """Run one statement and return its rows. Outside `transaction` only reads: writes go
+        in a transaction (on SQLite, reads may run on a connection shared with others)."""
         ...
 
     def transaction(self) -> AbstractAsyncContextManager[Sql]:
@@ -43,15 +44,17 @@ class _SqliteStatements:
 
 
 class SqliteSql:
-    """`Sql` on its own autocommit connection; one statement or transaction at a time."""
+    """`Sql` on two autocommit connections: transactions, one at a time, on `writer` (ours
+    alone); reads on `reader`, without waiting for them, as the fact index reads (a read
+    every turn must not queue behind a transaction waiting for another process's writer)."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
-        self._statements = _SqliteStatements(conn)
+    def __init__(self, *, reader: aiosqlite.Connection, writer: aiosqlite.Connection) -> None:
+        self._reads = _SqliteStatements(reader)
+        self._statements = _SqliteStatements(writer)
         self._lock = asyncio.Lock()
 
     async def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        async with self._lock:
-            return await self._statements.rows(sql, params)
+        return await self._reads.rows(sql, params)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Sql]:

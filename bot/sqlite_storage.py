@@ -194,7 +194,7 @@ async def open_sqlite(path: Path) -> AsyncIterator[Storage]:
             stack.push_async_callback(saver_conn.close)
             store_conn = await _sqlite_connection(path, autocommit=True)
             stack.push_async_callback(store_conn.close)
-            # Links run their own transactions: on a connection of their own, never inside the store's.
+            # Links write in transactions of their own: on a connection of their own, never in the store's.
             links_conn = await _sqlite_connection(path, autocommit=True)
             stack.push_async_callback(links_conn.close)
         except Exception as exc:  # noqa: BLE001 - reported as a configuration problem
@@ -206,7 +206,7 @@ async def open_sqlite(path: Path) -> AsyncIterator[Storage]:
         await store.setup()
         facts = SqliteFactIndex(store_conn, store.lock)
         await facts.setup()
-        links = SqlLinkStore(SqliteSql(links_conn))
+        links = SqlLinkStore(SqliteSql(reader=store_conn, writer=links_conn))
         await links.setup()
 
         async def purge() -> None:

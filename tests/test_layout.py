@@ -54,3 +54,14 @@ def test_each_platform_is_a_package() -> None:
         package = ROOT / "adapters" / platform
         assert (package / "__init__.py").is_file(), platform
         assert not (ROOT / "adapters" / f"{platform}_adapter.py").exists(), platform
+
+
+def test_only_the_resolver_turns_an_identity_into_a_facts_namespace() -> None:
+    # A linked person's identities share one namespace, and a shared thread must not reach
+    # private facts: both hold only if every read and write goes through People.resolve.
+    for path in (ROOT / "bot").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "memories_namespace":
+                assert path.name == "people.py", f"{path.relative_to(ROOT)} builds a facts namespace itself"
+            if isinstance(node, ast.Constant) and node.value == "memories" and path.name != "facts.py":
+                assert path.name in {"cli.py", "core.py"}, f"{path.relative_to(ROOT)} spells the namespace"
