@@ -74,6 +74,7 @@ class InboxStore(Protocol):
         ...
 
     async def ahead(self, thread_id: str, seq: int) -> int: ...
+    async def knows_thread(self, thread_id: str) -> bool: ...
     async def renew(self, owner: str, keys: Sequence[str], until: float) -> None: ...
     async def take_expired(
         self, owner: str, now: float, until: float, platforms: Sequence[str], limit: int, *, far: float
@@ -261,6 +262,10 @@ class Inbox:
         wake = self._wakeups.pop(thread_id, None)
         if wake is not None:
             wake.set()
+
+    async def knows_thread(self, thread_id: str) -> bool:
+        """Whether a message of this thread was ever recorded (the bot was addressed in it)."""
+        return await self.store.knows_thread(thread_id)
 
     async def ping(self) -> bool:
         return await self.store.ping()

@@ -34,7 +34,7 @@ SCHEMA = [
         received_at DOUBLE PRECISION NOT NULL,
         done_at DOUBLE PRECISION
     )""",
-    "CREATE INDEX IF NOT EXISTS bot_inbox_thread ON bot_inbox (thread_id, seq) WHERE status = 'claimed'",
+    "CREATE INDEX IF NOT EXISTS bot_inbox_thread ON bot_inbox (thread_id, seq)",
     "CREATE INDEX IF NOT EXISTS bot_inbox_lease ON bot_inbox (lease_until) WHERE status = 'claimed'",
     "CREATE INDEX IF NOT EXISTS bot_inbox_done ON bot_inbox (done_at) WHERE status = 'done'",
 ]
@@ -138,6 +138,11 @@ class PostgresInboxStore:
             (thread_id, seq),
         )
         return int(rows[0]["n"])
+
+    async def knows_thread(self, thread_id: str) -> bool:
+        return bool(
+            await self._rows("SELECT 1 AS known FROM bot_inbox WHERE thread_id = %s LIMIT 1", (thread_id,))
+        )
 
     async def renew(self, owner: str, keys: Sequence[str], until: float) -> None:
         await self._count(

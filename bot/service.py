@@ -237,6 +237,11 @@ class ChatService:
             count = 0
         self._turns_per_thread[thread_id] = count
 
+    @property
+    def accepting(self) -> bool:
+        """False once shutting down (`stop_accepting`)."""
+        return self._accepting
+
     def stop_accepting(self) -> None:
         """New turns get a polite 'restarting' reply from now on; running turns finish."""
         self._accepting = False

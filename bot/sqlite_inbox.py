@@ -35,7 +35,7 @@ SCHEMA = [
         received_at REAL NOT NULL,
         done_at REAL
     )""",
-    "CREATE INDEX IF NOT EXISTS bot_inbox_thread ON bot_inbox (thread_id, seq) WHERE status = 'claimed'",
+    "CREATE INDEX IF NOT EXISTS bot_inbox_thread ON bot_inbox (thread_id, seq)",
     "CREATE INDEX IF NOT EXISTS bot_inbox_lease ON bot_inbox (lease_until) WHERE status = 'claimed'",
     "CREATE INDEX IF NOT EXISTS bot_inbox_done ON bot_inbox (done_at) WHERE status = 'done'",
 ]
@@ -114,6 +114,13 @@ class SqliteInboxStore:
     async def ahead(self, thread_id: str, seq: int) -> int:
         async with self._lock:
             return await self._ahead(thread_id, seq)
+
+    async def knows_thread(self, thread_id: str) -> bool:
+        async with self._lock:
+            cursor = await self._conn.execute(
+                "SELECT 1 FROM bot_inbox WHERE thread_id = ? LIMIT 1", (thread_id,)
+            )
+            return await cursor.fetchone() is not None
 
     async def renew(self, owner: str, keys: Sequence[str], until: float) -> None:
         for start in range(0, len(keys), CHUNK):

@@ -19,6 +19,7 @@ from slack_bolt.logger.messages import warning_client_prioritized_and_token_skip
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.slack.admission import GuardedClient, SlackInbox
 from adapters.slack.commands import SlackCommands
 from adapters.slack.conversation import Conversations
 from adapters.slack.home import SlackHome
@@ -85,7 +86,8 @@ class SlackAdapter:
         client_args: dict[str, Any] = {"token": settings.slack_bot_token.get_secret_value()}
         if settings.slack_api_url:
             client_args["base_url"] = settings.slack_api_url.rstrip("/") + "/"
-        self.client = AsyncWebClient(**client_args)
+        # Guarded: an answer under an inbox claim posts only while this process holds it.
+        self.client: AsyncWebClient = GuardedClient(**client_args)
         self.app = self._bolt_app()
         commands = commands or service.commands
         self.home = SlackHome(commands, self.client, team_id=lambda: self.workspace.team_id)
@@ -98,6 +100,14 @@ class SlackAdapter:
         self.app.event("assistant_thread_started")(self._on_assistant_thread)
         self.app.event("assistant_thread_context_changed")(_ignore)
         self.app.event(re.compile(".*"))(self._conversations.on_event)
+        # Before the ack, every message we answer is recorded in the inbox (when there is one).
+        self._inbox = (
+            SlackInbox(self._conversations, service.inbox, self.workspace)
+            if service.inbox is not None
+            else None
+        )
+        if self._inbox is not None:
+            self.app.middleware(self._inbox.middleware)
         SlackCommands(commands, team_id=lambda: self.workspace.team_id, home=self.home).register(self.app)
         self._socket: AsyncSocketModeHandler | None = None
         self._http: web.AppRunner | None = None
@@ -149,6 +159,8 @@ class SlackAdapter:
             await self._close_session()
             raise
         self._started = True
+        if self._inbox is not None:
+            self._inbox.start(lambda: self.service.accepting)
         log.info(
             "Slack adapter ready (%s mode, team %s)", "socket" if self.socket_mode else "HTTP", self.team_id
         )
@@ -212,6 +224,8 @@ class SlackAdapter:
 
     async def stop(self) -> None:
         """Stop taking events, let answers in flight finish (bounded), then close."""
+        if self._inbox is not None:
+            self._inbox.stop()
         socket, self._socket = self._socket, None
         http, self._http = self._http, None
         if socket is not None:

@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 APOLOGY = "Sorry — something went wrong on my side while answering. Please try again in a moment."
 MENTION_ONLY = "Hi! 👋 What would you like to talk about? Just write it in this thread."
 FILES_ONLY = "I can't open attachments yet — could you tell me in words what you'd like?"
+ADMITTED = "memory_bot_admitted"  # Bolt context key: the inbox's work for this event
 
 
 class _Recent:
@@ -88,12 +89,24 @@ class Conversations:
         self._joined_threads = _Recent(maxsize=50_000, ttl=7 * 86400)
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def on_event(self, body: dict[str, Any], event: dict[str, Any]) -> None:
-        """Bolt's listener for every event: it has acked already; the turn runs in our own task."""
-        event_id = body.get("event_id")
-        if event_id and not self._seen_events.claim(event_id):
+    async def on_event(self, body: dict[str, Any], event: dict[str, Any], context: dict[str, Any]) -> None:
+        """Bolt's listener for every event: it has acked already; the turn runs in our own task.
+
+        With the inbox (`adapters.slack.admission`), its middleware already recorded the
+        message before the ack and left the work to start (or None: nothing to do) in `context`.
+        """
+        if ADMITTED in context:
+            work = context[ADMITTED]
+            if work is not None:
+                self._spawn(work())
+            return
+        if not self.first_delivery(body.get("event_id")):
             return  # a redelivery (retry_attempt / X-Slack-Retry-Num) of an event we have
         self._spawn(self._handle_event(event))
+
+    def first_delivery(self, event_id: str | None) -> bool:
+        """False for an event id this process has seen (a redelivery to the same process)."""
+        return not event_id or self._seen_events.claim(event_id)
 
     async def drain(self, grace: float) -> None:
         """Let answers in flight finish for up to `grace` seconds, then cancel the rest."""
@@ -116,10 +129,16 @@ class Conversations:
             log.exception("Slack: failed to handle a %s event", event.get("type"))
 
     async def _route(self, event: dict[str, Any]) -> None:
-        """Answer the event once if it is addressed to us: a mention, a DM, or a thread we are in."""
+        decided = await self.decide(event)
+        if decided is not None:
+            await self.answer(*decided, event)
+
+    async def decide(self, event: dict[str, Any]) -> tuple[SlackEvent, str, bool] | None:
+        """(message, thread id, new to the thread) if the event is addressed to us and not seen
+        in this process yet: a mention, a DM, or a thread we are in; else None."""
         parsed = parse_event(event, bot_user_id=self._workspace.bot_user_id)
         if parsed is None or (parsed.channel, parsed.ts) in self._seen_messages:
-            return
+            return None
         conversation = thread_id(self._workspace.team_id, parsed)
         addressed = parsed.is_direct or parsed.mentions_bot
         if not addressed and parsed.thread_ts is not None:
@@ -127,21 +146,33 @@ class Conversations:
         # Claimed only after deciding, with no await in between: the app_mention and the
         # message event for one mention race here, and exactly one of them gets through.
         if not addressed or not self._seen_messages.claim((parsed.channel, parsed.ts)):
-            return
+            return None
         new_to_thread = parsed.mid_thread and conversation not in self._joined_threads
         self._joined_threads.claim(conversation)
-        await self._answer(parsed, event, conversation, new_to_thread)
+        return parsed, conversation, new_to_thread
 
-    async def _has_thread(self, conversation: str) -> bool:
+    async def _has_thread(self, conversation: str, *, recorded: bool = True) -> bool:
+        """Whether we converse in that thread: its history exists, or (`recorded`) the inbox
+        knows a message of it, which it does from the first one's arrival, in any process."""
+        inbox = self._service.inbox if recorded else None
         try:
-            return await self._service.has_thread(conversation)
+            return await self._service.has_thread(conversation) or (
+                inbox is not None and await inbox.knows_thread(conversation)
+            )
         except Exception:
             log.exception("Slack: could not check thread %s", conversation)
             return False
 
-    async def _answer(
-        self, parsed: SlackEvent, event: dict[str, Any], conversation: str, new_to_thread: bool
+    async def answer(
+        self,
+        parsed: SlackEvent,
+        conversation: str,
+        new_to_thread: bool,
+        event: dict[str, Any],
+        *,
+        stream: bool = True,
     ) -> None:
+        """Answer one message in its thread (`stream` False: never streamed, posted whole)."""
         channel, where = parsed.channel, parsed.reply_thread_ts
         bot_user_id = self._workspace.bot_user_id
         placeholder: str | None = None
@@ -152,11 +183,13 @@ class Conversations:
                 await self._post(channel, where, FILES_ONLY if parsed.has_files else MENTION_ONLY)
                 return
             prior: Sequence[PriorMessage] = ()
-            if new_to_thread and not await self._has_thread(conversation):
+            if new_to_thread and not await self._has_thread(conversation, recorded=False):
                 prior = await self._lookups.prior(parsed)
             # The placeholder goes out while the turn runs, not before it: one round trip less.
             placeholder_task = (
-                None if self._service.streams else asyncio.create_task(self._post(channel, where, THINKING))
+                None
+                if self._service.streams and stream
+                else asyncio.create_task(self._post(channel, where, THINKING))
             )
             incoming = incoming_from(
                 parsed,
@@ -209,6 +242,10 @@ class Conversations:
             return Reply(text=APOLOGY, failed=True)
         await stream.finish(reply.text)
         return reply
+
+    async def say(self, channel: str, thread_ts: str | None, text: str) -> str:
+        """Post `text` in a thread (or a DM's top level); returns its ts."""
+        return await self._post(channel, thread_ts, text)
 
     async def _post(self, channel: str, thread_ts: str | None, text: str) -> str:
         response = await self._client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text)

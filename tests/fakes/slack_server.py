@@ -28,6 +28,10 @@ Helpers, by purpose:
   `send_slash_command`, `click(blocks, action_id, user=...)`, `push_envelope` (raw).
 - the connection: `wait_connected(connections=n)`, `drop_socket(graceful=...)`,
   `redeliver_unacked()`, `wait_for_ack`, `unacked()`, `connections_opened`, `sockets_opened`.
+- several connections (one app, several processes): `spread = True` sends each envelope to
+  the next open connection in turn, as Slack does; `push_envelope(connection=i)` picks one;
+  `wait_open(n)`, `open_connections`; `redeliver(envelope)` sends the same event again with
+  a new envelope id and `retry_attempt` + 1 to a different connection than the first time.
 - HTTP mode: `post_signed(url, body, form=..., forge=..., omit_signature=..., stale=..., retry_num=...)`,
   `sign`, `slash_command_body`, `block_actions_body`.
 - assertions: `posted` (PostedMessage: channel, ts, thread_ts, text, blocks, updates),
@@ -105,6 +109,7 @@ class Envelope:
     message: JsonDict
     acked: asyncio.Event = field(default_factory=asyncio.Event)
     ack_payload: JsonDict | None = None
+    connection: int | None = None  # which websocket it went down (numbered in opening order, from 0)
 
 
 class FakeSlack(SlackAIApp):
@@ -155,6 +160,9 @@ class FakeSlack(SlackAIApp):
         self._ids = itertools.count(1)
         self._changed = asyncio.Condition()
         self._sockets: list[web.WebSocketResponse] = []
+        self._socket_numbers: dict[int, int] = {}  # id(websocket) -> its number, in opening order
+        self.spread = False  # envelopes round robin over the open connections (else: the newest)
+        self._turn = itertools.count()
         self._runner: web.AppRunner | None = None
         self._port = 0
         self.add_user(bot_user_id, "memorybot", is_bot=True)
@@ -473,6 +481,7 @@ class FakeSlack(SlackAIApp):
         ws = web.WebSocketResponse(autoping=True)
         await ws.prepare(request)
         self._sockets.append(ws)
+        self._socket_numbers[id(ws)] = self.sockets_opened
         self.sockets_opened += 1
         hello = {
             "type": "hello",
@@ -509,10 +518,13 @@ class FakeSlack(SlackAIApp):
         envelope_id: str | None = None,
         wait_ack: bool = True,
         timeout: float = 10.0,
+        connection: int | None = None,
     ) -> Envelope:
         """Send one Socket Mode envelope (`events_api`, `slash_commands`, `interactive`).
 
         With `wait_ack` (default) returns once the client echoed the envelope_id back.
+        `connection` picks the open websocket (by position among those open now); otherwise
+        the next one in turn with `spread`, else the newest.
         """
         if not self._sockets:
             await self.wait_connected(timeout=timeout)
@@ -525,10 +537,18 @@ class FakeSlack(SlackAIApp):
         if retry_attempt is not None:
             message["retry_attempt"] = retry_attempt
             message["retry_reason"] = retry_reason or "timeout"
-        envelope = Envelope(envelope_id=message["envelope_id"], message=message)
+        if connection is not None:
+            ws = self._sockets[connection % len(self._sockets)]
+        elif self.spread:
+            ws = self._sockets[next(self._turn) % len(self._sockets)]
+        else:
+            ws = self._sockets[-1]
+        envelope = Envelope(
+            envelope_id=message["envelope_id"], message=message, connection=self._socket_numbers[id(ws)]
+        )
         self.envelopes.append(envelope)
         self._by_envelope_id[envelope.envelope_id] = envelope
-        await self._sockets[-1].send_str(json.dumps(message))
+        await ws.send_str(json.dumps(message))
         if wait_ack:
             await self.wait_for_ack(envelope, timeout=timeout)
         return envelope
@@ -540,6 +560,35 @@ class FakeSlack(SlackAIApp):
         except TimeoutError:
             raise AssertionError(f"envelope {envelope.envelope_id} was not acked") from None
         return envelope.ack_payload
+
+    @property
+    def open_connections(self) -> int:
+        return len(self._sockets)
+
+    async def wait_open(self, count: int, *, timeout: float = 30.0) -> None:
+        """Wait until `count` Socket Mode websockets are open at once."""
+        await self._wait(
+            lambda: True if len(self._sockets) >= count else None, timeout, f"{count} open sockets"
+        )
+
+    async def redeliver(self, envelope: Envelope, *, wait_ack: bool = True) -> Envelope:
+        """The same event again, as Slack retries it: a new envelope id, `retry_attempt` + 1, and
+        (with more than one open) a different connection than the one it went down before."""
+        others = [
+            index
+            for index, ws in enumerate(self._sockets)
+            if self._socket_numbers[id(ws)] != envelope.connection
+        ]
+        attempt = int(envelope.message.get("retry_attempt") or 0) + 1
+        return await self.push_envelope(
+            envelope.message["type"],
+            envelope.message["payload"],
+            accepts_response_payload=envelope.message["accepts_response_payload"],
+            retry_attempt=attempt,
+            retry_reason="timeout",
+            wait_ack=wait_ack,
+            connection=others[0] if others else None,
+        )
 
     def unacked(self) -> list[Envelope]:
         return [e for e in self.envelopes if not e.acked.is_set()]
@@ -636,6 +685,7 @@ class FakeSlack(SlackAIApp):
         event_id: str | None = None,
         retry_attempt: int | None = None,
         wait_ack: bool = True,
+        connection: int | None = None,
     ) -> Envelope:
         """Push one Events API event over Socket Mode."""
         return await self.push_envelope(
@@ -643,6 +693,7 @@ class FakeSlack(SlackAIApp):
             self.event_callback(event, event_id=event_id),
             retry_attempt=retry_attempt,
             wait_ack=wait_ack,
+            connection=connection,
         )
 
     async def send_message(
@@ -691,11 +742,17 @@ class FakeSlack(SlackAIApp):
         }
 
     async def send_slash_command(
-        self, command: str, text: str = "", *, user: str = "U1", channel: str = "C1"
+        self,
+        command: str,
+        text: str = "",
+        *,
+        user: str = "U1",
+        channel: str = "C1",
+        connection: int | None = None,
     ) -> str:
         """Run a slash command over Socket Mode; returns its response_url id (for `wait_for_responses`)."""
         body = self.slash_command_body(command, text, user=user, channel=channel)
-        await self.push_envelope("slash_commands", body, accepts_response_payload=True)
+        await self.push_envelope("slash_commands", body, accepts_response_payload=True, connection=connection)
         return body["response_url"].rsplit("/", 1)[1]
 
     def block_actions_body(self, action: JsonDict, *, user: str, channel: str = "C1") -> JsonDict:
@@ -733,7 +790,13 @@ class FakeSlack(SlackAIApp):
         }
 
     async def click(
-        self, blocks: list[JsonDict], action_id: str, *, user: str = "U1", channel: str = "C1"
+        self,
+        blocks: list[JsonDict],
+        action_id: str,
+        *,
+        user: str = "U1",
+        channel: str = "C1",
+        connection: int | None = None,
     ) -> str:
         """Click the button `action_id` found in `blocks`; returns the action's response_url id."""
         for block in blocks:
@@ -741,7 +804,7 @@ class FakeSlack(SlackAIApp):
                 if element.get("action_id") == action_id:
                     action = dict(element, block_id=block.get("block_id", "b1"))
                     body = self.block_actions_body(action, user=user, channel=channel)
-                    await self.push_envelope("interactive", body)
+                    await self.push_envelope("interactive", body, connection=connection)
                     return body["response_url"].rsplit("/", 1)[1]
         raise AssertionError(f"no button {action_id!r} in {blocks!r}")
 
