@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord import app_commands
 
+from adapters.discord.admission import DiscordInbox, guarded, thread_started_from
 from adapters.discord.commands import register_commands, sync_commands
 from adapters.discord.connection import GatewayConnection
 from adapters.discord.events import (
@@ -37,6 +38,7 @@ from config.settings import ConfigError, Settings
 
 if TYPE_CHECKING:
     from bot.commands import Commands
+    from bot.inbox import Claim
     from bot.messages import IncomingMessage, PriorMessage, Reply
     from bot.service import ChatService
 
@@ -104,6 +106,8 @@ class DiscordAdapter:
         self._client: _Client | None = None
         self._connection: GatewayConnection | None = None
         self._answering: set[asyncio.Task[Any]] = set()  # messages being answered
+        # Every message we answer is recorded first (when there is an inbox): answered once.
+        self._inbox = DiscordInbox(service.inbox) if service.inbox is not None else None
 
     @property
     def client(self) -> discord.Client | None:
@@ -137,12 +141,21 @@ class DiscordAdapter:
         except BaseException:
             self._client = self._connection = None
             raise
+        if self._inbox is not None:
+            self._inbox.start(client, self._answer_tracked, lambda: self._service.accepting)
         log.info("discord connected as %s", client.user)
+
+    async def connected(self) -> bool:
+        """Readiness: the gateway session is up."""
+        client = self._client
+        return client is not None and client.is_ready() and not client.is_closed()
 
     async def stop(self) -> None:
         """Take no more messages, let answers on their way land (bounded), then close the
         gateway and the HTTP session (idempotent). A streamed answer's last edit can come
         a second after its turn ended, so the core's drain alone would cut it off."""
+        if self._inbox is not None:
+            self._inbox.stop()
         connection, self._connection = self._connection, None
         self._client = None
         answering = {task for task in self._answering if task is not asyncio.current_task()}
@@ -160,15 +173,20 @@ class DiscordAdapter:
         client = self._client
         if client is None or client.user is None or not self._seen.first_time(message.id):
             return
-        task = asyncio.current_task()  # discord.py runs each event handler in a task of its own
-        assert task is not None
+        await self._answer_tracked(message)
+
+    async def _answer_tracked(self, message: discord.Message, claim: Claim | None = None) -> None:
+        """Answer `message` (with `claim`: taken over from a dead process), waited for by `stop`."""
+        client, task = self._client, asyncio.current_task()  # each event handler runs in its own task
+        if client is None or client.user is None or task is None:
+            return
         self._answering.add(task)
         try:
-            await self._answer(client.user.id, message)
+            await self._answer(client.user.id, message, claim)
         finally:
             self._answering.discard(task)
 
-    async def _answer(self, bot_id: int, message: discord.Message) -> None:
+    async def _answer(self, bot_id: int, message: discord.Message, claim: Claim | None = None) -> None:
         payload = message_payload(message)
         channel = message.channel
         in_thread = isinstance(channel, discord.Thread)
@@ -185,14 +203,27 @@ class DiscordAdapter:
         incoming = to_incoming(payload, context)
         if incoming is None:
             return
+        if self._inbox is None:
+            await self._respond(bot_id, message, incoming, in_thread, thread_is_ours)
+            return
+        if claim is None and (claim := await self._inbox.admit(message, incoming)) is None:
+            return  # answered before (a replay, or another process), or the database is gone
+        await self._inbox.run(
+            claim, lambda: self._respond(bot_id, message, incoming, in_thread, thread_is_ours)
+        )
+
+    async def _respond(
+        self, bot_id: int, message: discord.Message, incoming: IncomingMessage, in_thread: bool, ours: bool
+    ) -> None:
+        payload, channel = message_payload(message), message.channel
         try:
-            target = await self._reply_target(message, incoming.text or incoming.user_name)
+            target = guarded(await self._reply_target(message, incoming.text or incoming.user_name))
             if not incoming.text.strip():
                 if has_attachments(payload):
                     await target.send(TEXT_ONLY)
                 return
             prior: Sequence[PriorMessage] = ()
-            if in_thread and not thread_is_ours:
+            if in_thread and not ours:
                 prior = await self._prior(message, bot_id)
             if self._service.streams:
                 await self._streamed(target, incoming, prior)
@@ -244,6 +275,8 @@ class DiscordAdapter:
         try:
             return await message.create_thread(name=name, auto_archive_duration=1440)
         except discord.HTTPException as exc:
+            if (started := await thread_started_from(message)) is not None:
+                return started  # a process before us started it, and died
             log.warning(
                 "discord: could not start a thread in %s (%s); replying in the channel",
                 message.channel.id,

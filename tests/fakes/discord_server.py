@@ -45,6 +45,7 @@ DISCORD_EPOCH_MS = 1_420_070_400_000
 MISSING_PERMISSIONS = {"message": "Missing Permissions", "code": 50013}
 MISSING_ACCESS = {"message": "Missing Access", "code": 50001}
 UNKNOWN_MESSAGE = {"message": "Unknown Message", "code": 10008}
+THREAD_EXISTS = {"message": "A thread has already been created for this message", "code": 160004}
 THREAD_STARTER_MESSAGE = 21  # the first message of a thread started from a channel message
 EPHEMERAL_FLAG = 64
 
@@ -927,6 +928,9 @@ class FakeDiscord:
                 return self._edit_message(int(channel_id), int(message_id), body or {})
             case "DELETE", ["channels", channel_id, "messages", message_id]:
                 return self._delete_message(int(channel_id), int(message_id))
+            case "GET", ["channels", channel_id, "messages", message_id]:
+                found = [m for m in self.history.get(int(channel_id), []) if m["id"] == message_id]
+                return _json(found[-1]) if found else _json(UNKNOWN_MESSAGE, status=404)
             case "GET", ["channels", channel_id, "messages"]:
                 self.history_reads.append(int(channel_id))
                 if int(channel_id) in self.unreadable_channels:
@@ -935,6 +939,8 @@ class FakeDiscord:
             case "POST", ["channels", channel_id, "messages", message_id, "threads"]:
                 if int(channel_id) in self.forbidden_channels:
                     return _json(MISSING_PERMISSIONS, status=403)
+                if int(message_id) in self.channels:  # as Discord: one thread per message
+                    return _json(THREAD_EXISTS, status=400)
                 return _json(await self._create_thread(int(channel_id), int(message_id), body))
             case "POST", ["interactions", interaction_id, token, "callback"]:
                 return self._interaction_callback(int(interaction_id), token, body)
