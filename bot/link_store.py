@@ -200,4 +200,6 @@ class SqlLinkStore:
             leaving = members if len(members) <= 2 else [m for m in members if m.user_id == user_id]
             for member in leaving:
                 await tx.rows("DELETE FROM bot_identities WHERE user_id = ?", (member.user_id,))
+                # Codes carry the issuer's display name: they go with the link.
+                await tx.rows("DELETE FROM bot_link_codes WHERE issuer = ?", (member.user_id,))
             return leaving

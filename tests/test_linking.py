@@ -166,6 +166,9 @@ async def test_unlink_splits_by_the_platform_each_fact_was_learned_on(
     [kept] = [f for f in await runtime.memories.list_facts(SLACK) if "pizza" in f.text]
     assert kept.visibility == PRIVATE and kept.where() == "a Slack DM"
     assert await runtime.memories.identities(SLACK) == [] == await runtime.memories.identities(DISCORD)
+    links = runtime.storage.links
+    assert links is not None  # the link's codes (with the issuer's display name) went with it
+    assert await links.sql.rows("SELECT issuer FROM bot_link_codes") == []  # type: ignore[attr-defined]
 
     before = len(fake_model.requests)
     await service.handle(dm(DISCORD, "where do I live?"))
