@@ -207,8 +207,13 @@ async def test_slack_credentials_start_slack_only_and_sigterm_exits_cleanly(
         async with RunningBot(env, tmp_path) as bot:
             assert bot.ready_line.endswith(f"bot ready: slack (event loop: {EXPECTED_LOOP})")
             await slack.send_message("D1", "I like pepperoni pizza", user="U1")
-            [reply] = await slack.wait_for_messages(channel="D1", count=1, timeout=30)
-            assert "remember" in reply.text
+            # Streamed (the default): the reply is posted, then edited until it is whole.
+            reply = await slack.wait_until(
+                lambda: next((m for m in slack.messages_in("D1") if "remember" in m.text), None),
+                timeout=30,
+                what="the whole reply",
+            )
+            assert len(slack.messages_in("D1")) == 1 and "remember" in reply.text
 
     assert bot.exit_code == 0, bot.log
     assert "discord" not in bot.log.lower()
@@ -238,8 +243,12 @@ async def test_discord_credentials_start_discord_only(tmp_path: Path, fake_model
         assert bot.ready_line.endswith(f"bot ready: discord (event loop: {EXPECTED_LOOP})")
         ana = discord.make_user("ana")
         await discord.push_dm(ana, "I like pepperoni pizza")
-        [reply] = await discord.wait_for_messages(discord.dm_channel_id(ana), 1, timeout=30)
-        assert "remember" in reply.content
+        channel = discord.dm_channel_id(ana)
+        # Streamed (the default): the reply is sent, then edited until it is whole.
+        await discord.wait_until(
+            lambda: any("remember" in text for text in discord.shown_in(channel)), 30, "the whole reply"
+        )
+        assert len(discord.shown_in(channel)) == 1
 
     assert bot.exit_code == 0, bot.log
     assert "slack" not in bot.log.lower()
@@ -260,6 +269,7 @@ async def test_bot_workers_run_turns_in_child_processes_that_stop_with_the_bot(
         ana = discord.make_user("ana")
         await discord.push_dm(ana, "I like pepperoni pizza")
         await discord.push_dm(ana, "what do I like?")
+        # BOT_WORKERS > 1: turns in worker processes are posted whole (not streamed).
         replies = await discord.wait_for_messages(discord.dm_channel_id(ana), 2, timeout=30)
         assert "pepperoni" in replies[-1].content
 
