@@ -3,11 +3,14 @@
 Every list comes from the database's full-text index or its recency index, each bounded
 (`POOL` rows), so a turn costs the same whether the person has ten facts or ten thousand:
 
-- the message's words; the same plus related words (WordNet-derived: grandma ->
-  grandmother); the same plus the thread's recent turns (follow-ups such as "and her
-  sister?");
-- neighbours of the first hits: their names, numbers and topic (multi-hop questions
-  need facts that share no word with the question);
+- the message's words; related words (WordNet-derived: grandma -> grandmother); the
+  thread's recent turns (follow-ups such as "and her sister?"). The last two leave out the
+  message's own words, which the first list already ranks: a common word is matched once,
+  not three times;
+- neighbours of the first hits: their names, numbers and months (multi-hop questions need
+  facts that share no word with the question). Not their topic: a person's facts share a
+  handful of topics, so the topic word matches most of them and costs a large read for
+  little;
 - the newest facts; a small profile (name, home, work), always offered;
 - with embeddings, the candidates above re-ranked by similarity to the message.
 
@@ -61,7 +64,7 @@ class Query:
 
 
 def neighbour_terms(hits: Sequence[IndexedFact], exclude: set[str], *, limit: int = 10) -> list[str]:
-    """Entity names, numbers, months and topics of `hits`: what their neighbours share."""
+    """Entity names, numbers and months of `hits`: what their neighbours share."""
     found: list[str] = []
     for hit in hits:
         text = str(hit.value.get("fact", ""))
@@ -70,7 +73,6 @@ def neighbour_terms(hits: Sequence[IndexedFact], exclude: set[str], *, limit: in
             if word != "user" and word not in exclude:
                 found.extend(words(word))
         found.extend(w for w in words(text) if w in _MONTHS)
-        found.extend(words(str(hit.value.get("topic", ""))))
     return [term for term in dict.fromkeys(found) if term not in exclude][:limit]
 
 
@@ -126,10 +128,10 @@ class Retriever:
         index = self.index
         message_hits, related_hits, context_hits, recent, profile, embedding = await asyncio.gather(
             index.search(prefix, asked, limit=POOL, shared_only=shared_only),
-            index.search(prefix, asked + expanded, limit=POOL, shared_only=shared_only)
+            index.search(prefix, expanded, limit=POOL, shared_only=shared_only)
             if expanded
             else _none(),
-            index.search(prefix, asked + around, limit=POOL, shared_only=shared_only) if around else _none(),
+            index.search(prefix, around, limit=POOL, shared_only=shared_only) if around else _none(),
             index.recent(prefix, limit=RECENT, shared_only=shared_only),
             index.search(
                 prefix,
