@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 from adapters.slack import SlackAdapter
-from bot.commands import FORGET_CONFIRM, FORGET_FACT, FORGET_START
+from bot.commands import FACT_PRIVATE, FACT_SHARE, FORGET_CONFIRM, FORGET_FACT, FORGET_START
 from bot.commands.core import FORGOT_ONE, HOME_EMPTY, HOME_TITLE, KEPT
 from bot.memory import Provenance
 from bot.runtime import Runtime
@@ -135,3 +135,19 @@ async def test_a_slash_forget_confirmed_in_a_channel_updates_the_home_tab(
     [preview] = await slack.wait_for_responses(response_id)
     await slack.click(preview.blocks, FORGET_CONFIRM, user="U1")
     await home_of(slack, "U1", lambda text: "pepperoni" not in text and HOME_EMPTY in text)
+
+
+async def test_the_home_tab_switches_a_fact_between_private_and_shared(
+    bot: SlackAdapter, slack: FakeSlack, runtime: Runtime
+) -> None:
+    await runtime.memories.save(ANA, "User likes pepperoni pizza", "food", DM)
+    await slack.open_home("U1")
+    await home_of(slack, "U1", lambda text: "pepperoni" in text)
+    [fact] = await runtime.memories.list_facts(ANA)
+    toggle = FACT_PRIVATE if fact.visibility == "shared" else FACT_SHARE
+    await slack.click_home("U1", toggle)
+    await home_of(slack, "U1", lambda text: "Done" in text)
+    [after] = await runtime.memories.list_facts(ANA)
+    assert after.visibility != fact.visibility
+    back = FACT_SHARE if toggle == FACT_PRIVATE else FACT_PRIVATE
+    assert [b["action_id"] for b in slack.home_buttons("U1")][:2] == [FORGET_FACT, back]

@@ -1,6 +1,6 @@
 """Slack's slash commands and buttons, handed to the command core (`bot.commands`).
 
-What `/memories` and `/forget` do is decided in the core; here a slash command or a
+What `/memories`, `/forget`, `/link` and `/unlink` do is decided in the core; here a slash command or a
 button press becomes a call on `Commands`, and the view that comes back is rendered
 (`render.view_messages`) and sent through the request's response_url.
 """
@@ -17,16 +17,19 @@ from slack_bolt.async_app import AsyncApp
 from adapters.slack.events import forget_phrase, user_id
 from adapters.slack.home import SlackHome
 from adapters.slack.render import view_messages
-from bot.commands import FORGET_CONFIRM, FORGET_FACT, Commands, CommandView
+from bot.commands import FACT_PRIVATE, FACT_SHARE, FORGET_CONFIRM, FORGET_FACT, Commands, CommandView
 from bot.commands.core import FAILED
 
 log = logging.getLogger(__name__)
+
+# Presses after which what the Home tab shows has changed.
+_CHANGES_MEMORIES = (FORGET_CONFIRM, FORGET_FACT, FACT_PRIVATE, FACT_SHARE)
 
 Respond = Callable[..., Awaitable[Any]]
 
 
 class SlackCommands:
-    """The Bolt listeners for `/memories`, `/forget` and every button the core offers."""
+    """The Bolt listeners for `/memories`, `/forget`, `/link`, `/unlink` and every button the core offers."""
 
     def __init__(
         self, commands: Commands, *, team_id: Callable[[], str], home: SlackHome | None = None
@@ -40,6 +43,8 @@ class SlackCommands:
     def register(self, app: AsyncApp) -> None:
         app.command("/memories")(self._on_memories)
         app.command("/forget")(self._on_forget)
+        app.command("/link")(self._on_link)
+        app.command("/unlink")(self._on_unlink)
         # Every button we show comes from a core view, so every press goes back to the core,
         # which answers one it does not know (an old message's button) itself.
         app.block_action(re.compile(".+"))(self._on_press)
@@ -59,6 +64,23 @@ class SlackCommands:
         user = self._user(str(command["user_id"]))
         await _answer(respond, "/forget", self._commands.run("forget", user, phrase))
 
+    async def _on_link(self, ack: Any, command: dict[str, Any], respond: Respond) -> None:
+        """`/link` (a one-time code for this account) or `/link CODE` (from the other platform)."""
+        await ack()
+        slack_user = str(command["user_id"])
+        code = " ".join(str(command.get("text") or "").split()) or None
+        name = str(command.get("user_name") or slack_user)  # what the other side is told
+        await _answer(respond, "/link", self._commands.link(self._user(slack_user), name, code))
+        if code and self._home is not None:
+            await self._home.publish(slack_user)  # linked: the facts of both accounts
+
+    async def _on_unlink(self, ack: Any, command: dict[str, Any], respond: Respond) -> None:
+        await ack()
+        slack_user = str(command["user_id"])
+        await _answer(respond, "/unlink", self._commands.unlink(self._user(slack_user)))
+        if self._home is not None:
+            await self._home.publish(slack_user)
+
     async def _on_press(
         self, ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Respond
     ) -> None:
@@ -70,7 +92,7 @@ class SlackCommands:
             await self._home.on_press(clicker, name, value)  # a view has no response_url
             return
         await _answer(respond, name, self._commands.press(self._user(clicker), name, value), pressed=True)
-        if self._home is not None and name in (FORGET_CONFIRM, FORGET_FACT):
+        if self._home is not None and name in _CHANGES_MEMORIES:
             await self._home.publish(clicker)
 
 

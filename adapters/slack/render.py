@@ -143,8 +143,17 @@ def view_messages(view: CommandView) -> list[SlackMessage]:
     text = plain(view.text, SECTION_CHARS)
     if not (view.facts or view.more or view.footer or view.buttons):
         return [SlackMessage(text=text, blocks=[])]
-    groups = _pack([fact_line(fact, show_source=view.show_sources) for fact in view.facts])
     room = MAX_MESSAGES * MAX_BLOCKS - 1 - len(_tail(view))  # the title takes one block
+    each = [
+        _fact_blocks(index, fact, fact_line(fact, show_source=view.show_sources))
+        for index, fact in enumerate(view.facts)
+    ]
+    if any(fact.buttons for fact in view.facts) and sum(len(blocks) for blocks in each) <= room:
+        # Every fact its own section, with its buttons (make private / share).
+        blocks = [_section(f"*{text}*"), *(b for blocks in each for b in blocks), *_tail(view)]
+        return _messages(text, blocks)
+    # Too many for a section each: a few per section, without per-fact buttons.
+    groups = _pack([fact_line(fact, show_source=view.show_sources) for fact in view.facts])
     if len(groups) > room:
         cut = dataclasses.replace(view, more=view.more + 1)  # make room for the "more" line
         room = MAX_MESSAGES * MAX_BLOCKS - 1 - len(_tail(cut))
@@ -152,10 +161,20 @@ def view_messages(view: CommandView) -> list[SlackMessage]:
         view = dataclasses.replace(view, more=view.more + left_out)
         groups = groups[:room]
     blocks = [_section(f"*{text}*"), *(_section("\n".join(group)) for group in groups), *_tail(view)]
-    return [
-        SlackMessage(text=text, blocks=blocks[start : start + MAX_BLOCKS])
-        for start in range(0, len(blocks), MAX_BLOCKS)
-    ]
+    return _messages(text, blocks)
+
+
+def _messages(text: str, blocks: list[dict[str, Any]]) -> list[SlackMessage]:
+    """`blocks` cut into messages of Slack's 50 blocks; a fact's buttons stay with it."""
+    messages: list[SlackMessage] = []
+    start = 0
+    while start < len(blocks):
+        end = min(len(blocks), start + MAX_BLOCKS)
+        if end < len(blocks) and blocks[end].get("type") == "actions" and end - 1 > start:
+            end -= 1  # a row of buttons opens the next message with its fact
+        messages.append(SlackMessage(text=text, blocks=blocks[start:end]))
+        start = end
+    return messages
 
 
 # ---------------------------------------------------------------- App Home
@@ -175,29 +194,40 @@ def _button(button: Button) -> dict[str, Any]:
     return element
 
 
-def _fact_block(index: int, fact: FactLine, *, show_source: bool) -> dict[str, Any]:
-    block = _section(plain(fact.text, 300) + (f"\n_{plain(fact.source, 120)}_" if show_source else ""))
+def _fact_blocks(index: int, fact: FactLine, text: str) -> list[dict[str, Any]]:
+    """A fact's section; its one button as the section's accessory, several in a row below."""
+    block = _section(text)
     block["block_id"] = f"fact_{index}"
-    if fact.buttons:
+    if len(fact.buttons) == 1:
         block["accessory"] = _button(fact.buttons[0])
-    return block
+    elif fact.buttons:
+        row = {"type": "actions", "block_id": f"fact_{index}_actions"}
+        return [block, {**row, "elements": [_button(button) for button in fact.buttons]}]
+    return [block]
+
+
+def _home_fact(index: int, fact: FactLine, *, show_source: bool) -> list[dict[str, Any]]:
+    text = plain(fact.text, 300) + (f"\n_{plain(fact.source, 120)}_" if show_source else "")
+    return _fact_blocks(index, fact, text)
 
 
 def home_view(view: CommandView, *, note: str = "") -> dict[str, Any]:
-    """A command view as the App Home tab: a header, then a block per fact (with its Forget
-    button), the footer and the view's buttons, within Slack's 100 blocks."""
+    """A command view as the App Home tab: a header, then each fact with its buttons (Forget,
+    Make private / Share), the footer and the view's buttons, within Slack's 100 blocks."""
     head: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": " ".join(view.text.split())[:150] or "…"}}
     ]
     if note:
         head.append(_section(plain(note, SECTION_CHARS)))
     room = MAX_VIEW_BLOCKS - len(head) - len(_tail(dataclasses.replace(view, more=view.more + 1)))
-    facts = view.facts if len(view.facts) <= room else view.facts[:room]
-    if len(facts) < len(view.facts):
-        view = dataclasses.replace(view, more=view.more + len(view.facts) - len(facts))
-    blocks = [
-        *head,
-        *(_fact_block(i, f, show_source=view.show_sources) for i, f in enumerate(facts)),
-        *_tail(view),
-    ]
-    return {"type": "home", "blocks": blocks}
+    body: list[dict[str, Any]] = []
+    shown = 0
+    for index, fact in enumerate(view.facts):
+        blocks = _home_fact(index, fact, show_source=view.show_sources)
+        if len(body) + len(blocks) > room:
+            break
+        body += blocks
+        shown += 1
+    if shown < len(view.facts):
+        view = dataclasses.replace(view, more=view.more + len(view.facts) - shown)
+    return {"type": "home", "blocks": [*head, *body, *_tail(view)]}

@@ -797,16 +797,21 @@ class FakeSlack(SlackAIApp):
         user: str = "U1",
         channel: str = "C1",
         connection: int | None = None,
+        index: int = 0,
     ) -> str:
-        """Click the button `action_id` found in `blocks`; returns the action's response_url id."""
-        for block in blocks:
-            for element in block.get("elements", []):
-                if element.get("action_id") == action_id:
-                    action = dict(element, block_id=block.get("block_id", "b1"))
-                    body = self.block_actions_body(action, user=user, channel=channel)
-                    await self.push_envelope("interactive", body, connection=connection)
-                    return body["response_url"].rsplit("/", 1)[1]
-        raise AssertionError(f"no button {action_id!r} in {blocks!r}")
+        """Click the `index`-th button `action_id` in `blocks` (in an actions block or a section's
+        accessory); returns the action's response_url id."""
+        found = [
+            dict(element, block_id=block.get("block_id", "b1"))
+            for block in blocks
+            for element in [block.get("accessory"), *block.get("elements", [])]
+            if isinstance(element, dict) and element.get("action_id") == action_id
+        ]
+        if len(found) <= index:
+            raise AssertionError(f"no button {action_id!r} #{index} in {blocks!r}")
+        body = self.block_actions_body(found[index], user=user, channel=channel)
+        await self.push_envelope("interactive", body, connection=connection)
+        return body["response_url"].rsplit("/", 1)[1]
 
     # ------------------------------------------------------------------ HTTP mode client
 
