@@ -108,7 +108,12 @@ class SlackAdapter:
         )
         if self._inbox is not None:
             self.app.middleware(self._inbox.middleware)
-        SlackCommands(commands, team_id=lambda: self.workspace.team_id, home=self.home).register(self.app)
+        SlackCommands(
+            commands,
+            team_id=lambda: self.workspace.team_id,
+            home=self.home,
+            name_of=self._conversations.display_name,
+        ).register(self.app)
         self._socket: AsyncSocketModeHandler | None = None
         self._http: web.AppRunner | None = None
         self._started = False

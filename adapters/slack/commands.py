@@ -32,13 +32,20 @@ class SlackCommands:
     """The Bolt listeners for `/memories`, `/forget`, `/link`, `/unlink` and every button the core offers."""
 
     def __init__(
-        self, commands: Commands, *, team_id: Callable[[], str], home: SlackHome | None = None
+        self,
+        commands: Commands,
+        *,
+        team_id: Callable[[], str],
+        home: SlackHome | None = None,
+        name_of: Callable[[str], Awaitable[str]] | None = None,
     ) -> None:
         """`team_id` gives the workspace learned at start-up (`auth.test`); `home`, if given,
-        answers presses on the App Home tab and is refreshed after a forget."""
+        answers presses on the App Home tab and is refreshed after a forget; `name_of` gives a
+        person's display name (`users.info`), which /link tells the other platform."""
         self._commands = commands
         self._team_id = team_id
         self._home = home
+        self._name_of = name_of
 
     def register(self, app: AsyncApp) -> None:
         app.command("/memories")(self._on_memories)
@@ -69,7 +76,7 @@ class SlackCommands:
         await ack()
         slack_user = str(command["user_id"])
         code = " ".join(str(command.get("text") or "").split()) or None
-        name = str(command.get("user_name") or slack_user)  # what the other side is told
+        name = await self._name_of(slack_user) if self._name_of else str(command.get("user_name") or "")
         await _answer(respond, "/link", self._commands.link(self._user(slack_user), name, code))
         if code and self._home is not None:
             await self._home.publish(slack_user)  # linked: the facts of both accounts

@@ -247,6 +247,10 @@ class Conversations:
         """Post `text` in a thread (or a DM's top level); returns its ts."""
         return await self._post(channel, thread_ts, text)
 
+    async def display_name(self, slack_user: str) -> str:
+        """How the person is called in this workspace (cached `users.info`)."""
+        return await self._lookups.name(slack_user)
+
     async def _post(self, channel: str, thread_ts: str | None, text: str) -> str:
         response = await self._client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text)
         return str(response["ts"])
