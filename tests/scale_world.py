@@ -146,3 +146,15 @@ async def eventually(check: object, *, timeout: float = 20.0, what: str = "a con
             return
         await asyncio.sleep(0.1)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+@asynccontextmanager
+async def bots_on(envs: list[dict[str, str]], cwd: Path) -> AsyncIterator[list[Bot]]:
+    """One bot process per environment (e.g. one per Discord shard), each with a health port."""
+    async with AsyncExitStack() as stack:
+        started = []
+        for env in envs:
+            port = free_port()
+            child = await stack.enter_async_context(bot_process({**env, "BOT_HEALTH_PORT": str(port)}, cwd))
+            started.append(Bot(child, port))
+        yield started

@@ -11,6 +11,7 @@ took the message over from a dead one edits those messages instead of sending ne
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -24,6 +25,23 @@ from bot.messages import IncomingMessage
 log = logging.getLogger(__name__)
 
 PLATFORM = "discord"
+
+
+class SeenMessages:
+    """A bounded LRU of message ids: a replayed event is dropped here, before the inbox."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._ids: OrderedDict[int, None] = OrderedDict()
+
+    def first_time(self, message_id: int) -> bool:
+        if message_id in self._ids:
+            self._ids.move_to_end(message_id)
+            return False
+        self._ids[message_id] = None
+        if len(self._ids) > self._size:
+            self._ids.popitem(last=False)
+        return True
 
 
 class AnswerTakenOver(BaseException):

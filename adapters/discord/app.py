@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import OrderedDict
 from collections.abc import Awaitable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
 
-from adapters.discord.admission import DiscordInbox, guarded, thread_started_from
+from adapters.discord.admission import DiscordInbox, SeenMessages, guarded, thread_started_from
 from adapters.discord.commands import register_commands, sync_commands
 from adapters.discord.connection import GatewayConnection
 from adapters.discord.events import (
@@ -49,23 +48,6 @@ PRIOR_LIMIT = 50  # earlier thread messages read when the bot is first mentioned
 TEXT_ONLY = "I can only read text for now — attachments and stickers pass me by. Could you type it out?"
 
 
-class _SeenMessages:
-    """A bounded LRU of message ids, so a replayed event is answered once."""
-
-    def __init__(self, size: int) -> None:
-        self._size = size
-        self._ids: OrderedDict[int, None] = OrderedDict()
-
-    def first_time(self, message_id: int) -> bool:
-        if message_id in self._ids:
-            self._ids.move_to_end(message_id)
-            return False
-        self._ids[message_id] = None
-        if len(self._ids) > self._size:
-            self._ids.popitem(last=False)
-        return True
-
-
 class _Client(discord.Client):
     def __init__(self, adapter: DiscordAdapter, **options: Any) -> None:
         super().__init__(**options)
@@ -78,6 +60,10 @@ class _Client(discord.Client):
 
     async def on_message(self, message: discord.Message) -> None:
         await self.adapter._on_message(message)
+
+
+class _ShardedClient(_Client, discord.AutoShardedClient):
+    """The same, running the shards `DISCORD_SHARD_COUNT` and `DISCORD_SHARD_IDS` select."""
 
 
 class DiscordAdapter:
@@ -102,7 +88,7 @@ class DiscordAdapter:
         self._settings = settings
         self._guild_ready_timeout = guild_ready_timeout
         self.commands = commands or service.commands
-        self._seen = _SeenMessages(SEEN_MESSAGES)
+        self._seen = SeenMessages(SEEN_MESSAGES)
         self._client: _Client | None = None
         self._connection: GatewayConnection | None = None
         self._answering: set[asyncio.Task[Any]] = set()  # messages being answered
@@ -127,8 +113,13 @@ class DiscordAdapter:
         intents.guild_messages = True
         intents.dm_messages = True
         intents.message_content = True
-        client = _Client(
-            self, intents=intents, allowed_mentions=NO_PINGS, guild_ready_timeout=self._guild_ready_timeout
+        shards = self._settings.discord_shards  # unset: one connection, as Discord allows below 2,500 servers
+        client = (_Client if shards is None else _ShardedClient)(
+            self,
+            intents=intents,
+            allowed_mentions=NO_PINGS,
+            guild_ready_timeout=self._guild_ready_timeout,
+            **({} if shards is None else {"shard_count": shards[0], "shard_ids": shards[1]}),
         )
         connection = GatewayConnection(
             client, api_url=self._settings.discord_api_url, gateway_url=self._settings.discord_gateway_url

@@ -21,6 +21,10 @@ delivers a message context-menu interaction (`data.type` 3, `target_id`, `resolv
 Gateway controls: `request_reconnect()` (op 7), `drop_connection()` (server-side
 socket drop), `wait_for_resume()`; `duplicate_on_resume` re-sends already-delivered
 events on RESUME to prove the client side de-duplicates.
+Sharding: an IDENTIFY with `shard: [id, count]` (count > 1) opens a session for that shard;
+from then on events go to the shard Discord would send them to, `(guild_id >> 22) % count`,
+DMs to shard 0 (`shard_of`, `shard_sessions`, `dispatch(..., shard=n)` to force one). A
+shard's RESUME is refused (INVALID_SESSION): it identifies again.
 """
 
 from __future__ import annotations
@@ -181,6 +185,14 @@ class _Interaction:
     ephemeral: bool = False
 
 
+class _ShardSession:
+    """One shard's gateway session: its own session id and sequence numbers."""
+
+    def __init__(self, shard: int, count: int, session_id: str, connection: _Connection) -> None:
+        self.shard, self.count, self.session_id, self.connection = shard, count, session_id, connection
+        self.sequence = 0
+
+
 @dataclass
 class _Connection:
     ws: web.WebSocketResponse
@@ -242,13 +254,15 @@ class FakeDiscord:
         guild_name: str = "Test Server",
         channel_name: str = "general",
         heartbeat_interval_ms: int = 41_250,
+        guild_id: int | None = None,
     ) -> None:
+        """`guild_id` picks the server's id (its shard is `(guild_id >> 22) % count`)."""
         self.token = token
         self.heartbeat_interval_ms = heartbeat_interval_ms
         self._ids = itertools.count(1)
         self.bot_user = FakeUser(self.snowflake(), "memory-bot", global_name=None, bot=True)
         self.application_id = self.bot_user.id  # Discord: a bot's user id equals its application id
-        self.guild_id = self.snowflake()
+        self.guild_id = guild_id or self.snowflake()
         self.guild_name = guild_name
         self.channel_id = self.snowflake()
         self.channels: dict[int, dict[str, Any]] = {}
@@ -272,6 +286,7 @@ class FakeDiscord:
         self.command_syncs: list[CommandSync] = []
         self.unhandled_requests: list[tuple[str, str]] = []
         self.identify_count = 0
+        self.shard_sessions: dict[int, _ShardSession] = {}  # shard id -> its session (sharded bots)
         self.resume_count = 0
         self.identify_payloads: list[dict[str, Any]] = []
         self.gateway_compressions: list[str | None] = []  # the `compress` each connection asked for
@@ -699,8 +714,24 @@ class FakeDiscord:
 
     # ----- gateway
 
-    async def dispatch(self, event: str, data: dict[str, Any]) -> None:
+    def shard_of(self, data: dict[str, Any], count: int) -> int:
+        """The shard Discord sends an event to: by its guild, DMs (no guild) to shard 0."""
+        guild = data.get("guild_id")
+        return (int(guild) >> 22) % count if guild else 0
+
+    async def dispatch(self, event: str, data: dict[str, Any], *, shard: int | None = None) -> None:
         """Send a DISPATCH event (kept for replay on RESUME, even while disconnected)."""
+        if self.shard_sessions:
+            session = next(iter(self.shard_sessions.values()))
+            target = self.shard_sessions.get(
+                shard if shard is not None else self.shard_of(data, session.count)
+            )
+            if target is not None:
+                target.sequence += 1
+                await self._send(
+                    target.connection, {"op": OP_DISPATCH, "t": event, "s": target.sequence, "d": data}
+                )
+            return
         self._sequence += 1
         frame = {"op": OP_DISPATCH, "t": event, "s": self._sequence, "d": data}
         self._event_log.append(frame)
@@ -758,8 +789,15 @@ class FakeDiscord:
             if frame["d"].get("token") != self.token:
                 await connection.ws.close(code=4004, message=b"Authentication failed.")
                 return
+            shard = frame["d"].get("shard")
+            if shard and int(shard[1]) > 1:
+                await self._identify_shard(connection, frame["d"], int(shard[0]), int(shard[1]))
+                return
             await self._identify(frame["d"])
         elif op == OP_RESUME:
+            if any(s.session_id == frame["d"].get("session_id") for s in self.shard_sessions.values()):
+                await self._send(connection, {"op": OP_INVALID_SESSION, "d": False})
+                return
             await self._resume(connection, frame["d"])
 
     async def _identify(self, data: dict[str, Any]) -> None:
@@ -770,6 +808,21 @@ class FakeDiscord:
         self._event_log = []
         await self.dispatch("READY", self._ready_payload())
         await self.dispatch("GUILD_CREATE", self._guild_payload())
+        await self._notify()
+
+    async def _identify_shard(
+        self, connection: _Connection, data: dict[str, Any], shard: int, count: int
+    ) -> None:
+        self.identify_count += 1
+        self.identify_payloads.append(data)
+        session = _ShardSession(shard, count, secrets.token_hex(16), connection)
+        self.shard_sessions[shard] = session
+        ready = {**self._ready_payload(), "session_id": session.session_id, "shard": [shard, count]}
+        mine = self.shard_of({"guild_id": str(self.guild_id)}, count) == shard
+        ready["guilds"] = ready["guilds"] if mine else []
+        await self.dispatch("READY", ready, shard=shard)
+        if mine:
+            await self.dispatch("GUILD_CREATE", self._guild_payload(), shard=shard)
         await self._notify()
 
     async def _resume(self, connection: _Connection, data: dict[str, Any]) -> None:
