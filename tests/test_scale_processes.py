@@ -11,12 +11,14 @@ process when one is killed; its Socket Mode connection goes with it).
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
+from bot.commands import FORGET_CONFIRM
 from tests.fakes.openai_server import FakeOpenAI, Hang
 from tests.fakes.slack_server import PLACEHOLDER, FakeSlack
 from tests.scale_world import Bot, Conversations, bot_env, bots, eventually
@@ -47,6 +49,7 @@ async def test_three_processes_answer_every_message_once_in_thread_order(
             assert conversations.problems() == []
             # Once each at the model too: 200 messages, 200 chat requests.
             assert len(model.requests) == 200
+            model.reset()
             answered = [
                 await bot.metric("bot_turns_total", platform="slack", outcome="answered") for bot in running
             ]
@@ -57,6 +60,16 @@ async def test_three_processes_answer_every_message_once_in_thread_order(
             # second finds the first's row. (A redelivery to a process that saw the event is
             # already stopped by its memory, before the database.)
             assert duplicates >= 40
+
+            # /forget asked on one process, confirmed on another: the button carries its state.
+            await slack.send_message("D9", "I like pepperoni pizza", user="U9")
+            await slack.wait_for_messages(channel="D9", count=1, timeout=20)
+            asked = await slack.send_slash_command("/forget", user="U9", channel="D9", connection=0)
+            [preview] = await slack.wait_for_responses(asked, timeout=20)
+            assert "pepperoni" in json.dumps(preview.blocks)
+            pressed = await slack.click(preview.blocks, FORGET_CONFIRM, user="U9", channel="D9", connection=1)
+            [done] = await slack.wait_for_responses(pressed, timeout=20)
+            assert "erased 1 memory" in done.text
     assert len({envelope.connection for envelope in conversations.envelopes}) == 3
 
 
