@@ -334,18 +334,24 @@ async def test_a_long_memories_listing_shows_every_fact_over_several_private_mes
 
     listing = await discord.push_slash_command(world.ana, "memories")
 
-    def bullets() -> list[str]:
+    def numbered() -> list[str]:
         texts = [r.content or "" for r in discord.interaction_responses if r.interaction_id == listing]
-        return [line for text in texts for line in text.splitlines() if line.startswith("• ")]
+        return [line for text in texts for line in text.splitlines() if line[:1].isdigit()]
 
-    await eventually(lambda: len(bullets()) >= len(expected.facts))
+    await eventually(lambda: len(numbered()) >= len(expected.facts))
     deferred, first, *rest = await discord.wait_for_interaction_responses(listing)
     assert deferred.type == 5 and deferred.ephemeral
     assert first.kind == "edit_original" and (first.content or "").startswith(expected.text)
     assert len(rest) >= 2 and all(r.kind == "followup" and r.ephemeral for r in rest)
     assert all(len(r.content or "") <= 2000 for r in [first, *rest])
-    # The same facts, in the same order as the core (and so the console and Slack) lists them.
-    assert bullets() == [f"• {fact.text} — {fact.source}" for fact in expected.facts]
+    # The same facts, in the same order as the core (and so the console and Slack) lists them,
+    # numbered so that each button on the first message says which fact it is for.
+    assert numbered() == [f"{n}. {f.text} — {f.source}" for n, f in enumerate(expected.facts, start=1)]
+    shown = len((first.content or "").splitlines()) - 1
+    assert 0 < shown <= 25 and list(first.button_ids()) == [
+        f"{n} · Make private" for n in range(1, shown + 1)
+    ]
+    assert all(r.components == [] for r in rest)
 
 
 async def test_unpressed_forget_buttons_expire_and_say_so(
@@ -480,7 +486,9 @@ async def test_a_wrong_token_fails_start_cleanly(
 async def test_commands_sync_globally_by_default(world: World) -> None:
     [sync] = world.discord.command_syncs
     assert sync.guild_id is None
-    assert {c["name"] for c in sync.commands} == {"forget", "memories", "Remember this"}
+    link = next(c for c in sync.commands if c["name"] == "link")
+    assert [(o["name"], o["type"], o.get("required", False)) for o in link["options"]] == [("code", 3, False)]
+    assert {c["name"] for c in sync.commands} == {"forget", "memories", "link", "unlink", "Remember this"}
 
 
 async def test_commands_sync_to_the_guild_when_configured(
@@ -495,4 +503,4 @@ async def test_commands_sync_to_the_guild_when_configured(
         await adapter.stop()  # idempotent
     [sync] = discord.command_syncs
     assert sync.guild_id == discord.guild_id
-    assert {c["name"] for c in sync.commands} == {"forget", "memories", "Remember this"}
+    assert {c["name"] for c in sync.commands} == {"forget", "memories", "link", "unlink", "Remember this"}

@@ -220,7 +220,7 @@ async def test_streaming_off_posts_the_answer_once_unedited(tmp_path: Path) -> N
 async def test_commands_are_installable_by_people_and_usable_anywhere(world: World) -> None:
     [sync] = world.discord.command_syncs
     commands = {command["name"]: command for command in sync.commands}
-    assert set(commands) == {"memories", "forget", "Remember this"}
+    assert set(commands) == {"memories", "forget", "link", "unlink", "Remember this"}
     assert commands["Remember this"]["type"] == 3  # a message context-menu command
     for command in commands.values():
         assert sorted(command["integration_types"]) == [0, 1]  # guild install, user install

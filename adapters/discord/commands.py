@@ -1,5 +1,5 @@
-"""The app commands: `/memories`, `/forget [phrase]` and the message menu's "Remember this",
-registered, synced and handed to the core.
+"""The app commands: `/memories`, `/forget [phrase]`, `/link [code]`, `/unlink` and the message
+menu's "Remember this", registered, synced and handed to the core.
 
 Every command is installable by a server and by a person (a user install), and usable in
 servers, in DMs with the bot and in private chats (group DMs), so it works wherever the
@@ -41,7 +41,8 @@ def everywhere(command: F) -> F:
 
 
 def register_commands(tree: app_commands.CommandTree[Any], commands: Commands) -> None:
-    """Add `/forget`, `/memories` and "Remember this"; each answers privately, through the core."""
+    """Add `/forget`, `/memories`, `/link`, `/unlink` and "Remember this"; each answers privately,
+    through the core."""
 
     async def answer(
         interaction: discord.Interaction[Any], name: str, run: Callable[[], Awaitable[CommandView]]
@@ -69,6 +70,22 @@ def register_commands(tree: app_commands.CommandTree[Any], commands: Commands) -
     @everywhere
     async def memories(interaction: discord.Interaction[Any]) -> None:
         await answer(interaction, "/memories", lambda: commands.run("memories", person(interaction)))
+
+    @tree.command(name="link", description="Link this account with yours on Slack, so I know both are you")
+    @app_commands.describe(code="The code /link gave you on your other account (leave out to get one)")
+    @everywhere
+    async def link(interaction: discord.Interaction[Any], code: str | None = None) -> None:
+        name = interaction.user.display_name
+        await answer(
+            interaction,
+            "/link",
+            lambda: commands.run("link", person(interaction), code or "", display_name=name),
+        )
+
+    @tree.command(name="unlink", description="Separate this account from the ones it is linked with")
+    @everywhere
+    async def unlink(interaction: discord.Interaction[Any]) -> None:
+        await answer(interaction, "/unlink", lambda: commands.run("unlink", person(interaction)))
 
     @tree.context_menu(name=REMEMBER_THIS)
     @everywhere
