@@ -128,9 +128,7 @@ class Retriever:
         index = self.index
         message_hits, related_hits, context_hits, recent, profile, embedding = await asyncio.gather(
             index.search(prefix, asked, limit=POOL, shared_only=shared_only),
-            index.search(prefix, expanded, limit=POOL, shared_only=shared_only)
-            if expanded
-            else _none(),
+            index.search(prefix, expanded, limit=POOL, shared_only=shared_only) if expanded else _none(),
             index.search(prefix, around, limit=POOL, shared_only=shared_only) if around else _none(),
             index.recent(prefix, limit=RECENT, shared_only=shared_only),
             index.search(
