@@ -120,7 +120,11 @@ class Claim:
         restart. Any other exception still marks it done: the adapter already apologised,
         and a message that breaks its turn must not come round again and again.
         """
-        await self.inbox.wait_turn(self)
+        try:
+            await self.inbox.wait_turn(self)
+        except BaseException:
+            await asyncio.shield(self.release())  # the database failed us: leave it to a sweeper
+            raise
         try:
             yield self
         except asyncio.CancelledError:
@@ -174,6 +178,7 @@ class Inbox:
         self.clock = clock
         self.owner = owner or process_owner()
         self.held: dict[str, Entry] = {}  # rows this process holds: the sweeper renews their leases
+        self.held_since: dict[str, float] = {}  # when (monotonic) each was claimed
         self.unfinished: dict[str, Entry] = {}  # answered, but 'done' did not reach the database yet
         self.handlers: dict[str, Resume] = {}
         self._wakeups: dict[str, asyncio.Event] = {}
@@ -204,15 +209,24 @@ class Inbox:
             thread_id=arrival.thread_id,
             payload=arrival.payload,
         )
-        self.held[entry.key] = entry
+        self._hold(entry)
         return Claim(self, entry, ahead=ahead)
 
     def adopt(self, entry: Entry) -> Claim:
         """A claim on a row this process just took over."""
-        self.held[entry.key] = entry
+        self._hold(entry)
         if entry.previous_owner is not None:
             metrics.LEASE_TAKEOVERS.labels(entry.platform).inc()
         return Claim(self, entry, ahead=1, resumed=True)
+
+    def _hold(self, entry: Entry) -> None:
+        self.held[entry.key] = entry
+        self.held_since[entry.key] = time.monotonic()
+
+    def let_go(self, key: str) -> None:
+        """Stop renewing `key`'s lease (answered, released, lost or given up)."""
+        self.held.pop(key, None)
+        self.held_since.pop(key, None)
 
     async def wait_turn(self, claim: Claim) -> None:
         """Return once no earlier message of the claim's thread is still unanswered."""
@@ -232,7 +246,7 @@ class Inbox:
         kept = await self.store.hold(claim.entry.key, self.owner, self.clock() + self.lease_seconds)
         if not kept:
             log.warning("inbox: %s was taken over by another process; not posting", claim.entry.key)
-            self.held.pop(claim.entry.key, None)
+            self.let_go(claim.entry.key)
         return kept
 
     async def record_posted(self, claim: Claim, posted: Sequence[str]) -> None:
@@ -242,7 +256,8 @@ class Inbox:
             log.warning("inbox: could not record a posted message for %s", claim.entry.key)
 
     async def finish(self, claim: Claim) -> None:
-        entry = self.held.pop(claim.entry.key, claim.entry)
+        entry = self.held.get(claim.entry.key, claim.entry)
+        self.let_go(entry.key)
         try:
             await self.store.finish(entry.key, self.owner, self.clock())
         except Exception:  # noqa: BLE001 - answered; the sweeper marks it done when it can
@@ -251,7 +266,7 @@ class Inbox:
         self._wake(entry.thread_id)
 
     async def release(self, claim: Claim) -> None:
-        self.held.pop(claim.entry.key, None)
+        self.let_go(claim.entry.key)
         try:
             await self.store.release(claim.entry.key, self.owner)
         except Exception:  # noqa: BLE001 - the lease runs out on its own

@@ -24,6 +24,7 @@ from config.settings import DatabaseTarget
 log = logging.getLogger(__name__)
 
 PRUNE_EVERY_SECONDS = 60.0
+MAX_HOLD_SECONDS = 600.0  # no turn holds a message this long (model timeout 60 s, a few rounds)
 TAKE_PER_SWEEP = 50
 FAR_LEASES = 4  # a lease ending more than this many lease lengths (+ a minute) ahead is not believed
 
@@ -69,6 +70,14 @@ class Sweeper:
         inbox, store = self.inbox, self.inbox.store
         now = inbox.clock()
         until = now + inbox.lease_seconds
+        stale = [
+            key for key, since in inbox.held_since.items() if time.monotonic() - since > MAX_HOLD_SECONDS
+        ]
+        for key in stale:
+            # A claim no turn finished in ten minutes (a bug, a wedged task): let its lease run
+            # out, so a sweeper answers it; if it was still alive, it finds out before posting.
+            log.error("inbox: %s held for %.0f s; letting its lease run out", key, MAX_HOLD_SECONDS)
+            inbox.let_go(key)
         if inbox.held:
             await store.renew(inbox.owner, list(inbox.held), until)
         for key in list(inbox.unfinished):

@@ -12,7 +12,7 @@ import pytest
 
 from bot import metrics
 from bot.inbox import MAX_ATTEMPTS, Arrival, Claim, Inbox, InboxStore
-from bot.inbox_sweeper import Sweeper, open_inbox, open_store
+from bot.inbox_sweeper import MAX_HOLD_SECONDS, Sweeper, open_inbox, open_store
 from config.settings import parse_database_url
 
 LEASE = 30.0
@@ -160,9 +160,11 @@ async def test_clock_jumps(two: tuple[Inbox, Inbox], clock: ManualClock, stores:
     ahead = ManualClock(clock.now + 3600)
     jumpy = Inbox(await stores(), lease_seconds=LEASE, clock=ahead, owner="B2")
     jumpy.serve("slack", lambda claim: asyncio.sleep(0))
-    [taken] = await Sweeper(jumpy).sweep_once()
+    jumpy_sweeper = Sweeper(jumpy)
+    [taken] = await jumpy_sweeper.sweep_once()
     assert taken.entry.key == "m1"
     assert not await working.may_post()
+    await asyncio.gather(*jumpy_sweeper._resumed)  # answered and done before B looks
 
     # A process whose clock ran an hour ahead wrote a lease no sane clock gives, then died:
     # it is not honoured for an hour, it is taken over at once.
@@ -271,3 +273,41 @@ async def test_open_inbox_runs_its_sweeper(database_url: str) -> None:
         await asyncio.sleep(0.5)  # past the lease: renewed meanwhile
         assert await claim.may_post()
         assert await inbox.ping()
+
+
+async def test_a_turn_whose_wait_fails_leaves_its_message_to_a_sweeper(
+    two: tuple[Inbox, Inbox], clock: ManualClock
+) -> None:
+    a, b = two
+    b.serve("slack", lambda claim: asyncio.sleep(0))
+    first = await a.admit(arrival("m1"))
+    second = await a.admit(arrival("m2"))
+    assert first is not None and second is not None and second.ahead == 1
+
+    async def broken(*args: Any) -> int:
+        raise OSError("connection lost")
+
+    a.store.ahead = broken  # type: ignore[method-assign]
+    with pytest.raises(OSError):
+        async with second.turn():
+            pass
+    assert "m2" not in a.held  # not renewed for ever by A's sweeper
+    async with first.turn():
+        pass
+    [taken] = await Sweeper(b).sweep_once()  # released: no lease to wait for
+    assert taken.entry.key == "m2"
+
+
+async def test_a_claim_no_turn_finishes_is_let_go_after_ten_minutes(
+    two: tuple[Inbox, Inbox], clock: ManualClock
+) -> None:
+    a, b = two
+    b.serve("slack", lambda claim: asyncio.sleep(0))
+    stuck = await a.admit(arrival("m1"))
+    assert stuck is not None
+    a.held_since["m1"] -= MAX_HOLD_SECONDS + 1  # claimed (by the monotonic clock) long ago
+    await Sweeper(a).sweep_once()
+    assert "m1" not in a.held
+    clock.now += LEASE + 1
+    [taken] = await Sweeper(b).sweep_once()
+    assert taken.entry.key == "m1" and not await stuck.may_post()
