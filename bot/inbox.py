@@ -181,6 +181,7 @@ class Inbox:
         self.held_since: dict[str, float] = {}  # when (monotonic) each was claimed
         self.unfinished: dict[str, Entry] = {}  # answered, but 'done' did not reach the database yet
         self.handlers: dict[str, Resume] = {}
+        self.taking_over = True
         self._wakeups: dict[str, asyncio.Event] = {}
 
     def serve(self, platform: str, resume: Resume) -> None:
@@ -189,6 +190,10 @@ class Inbox:
 
     def unserve(self, platform: str) -> None:
         self.handlers.pop(platform, None)
+
+    def stop_taking_over(self) -> None:
+        """Draining: take over nothing more (what this process releases goes to the others)."""
+        self.taking_over = False
 
     async def admit(self, arrival: Arrival) -> Claim | None:
         """Record `arrival` and claim it; None when it was recorded before (a second delivery).

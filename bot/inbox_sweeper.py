@@ -84,7 +84,7 @@ class Sweeper:
             await store.finish(key, inbox.owner, now)
             inbox.unfinished.pop(key, None)
         taken: list[Claim] = []
-        if inbox.handlers:
+        if inbox.handlers and inbox.taking_over:
             far = now + FAR_LEASES * inbox.lease_seconds + 60
             rows = await store.take_expired(
                 inbox.owner, now, until, list(inbox.handlers), TAKE_PER_SWEEP, far=far

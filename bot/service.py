@@ -245,6 +245,8 @@ class ChatService:
     def stop_accepting(self) -> None:
         """New turns get a polite 'restarting' reply from now on; running turns finish."""
         self._accepting = False
+        if self.inbox is not None:
+            self.inbox.stop_taking_over()
 
     async def drain(self, timeout: float) -> bool:
         """Wait up to `timeout` seconds for in-flight turns; True if all finished."""

@@ -228,3 +228,19 @@ async def test_http_mode_serves_health_on_port_and_answers_a_retry_to_another_pr
                     assert wanted in await response.text()
         await settle()
     assert len(slack.messages_in("D1")) == 1
+
+
+async def test_a_message_arriving_while_draining_is_left_to_another_process(
+    make: Callable[..., Settings], slack: FakeSlack, database_url: str
+) -> None:
+    settings = make(database_url=database_url, turn_lease_seconds=0.6)
+    async with processes(settings, 1, slack) as (draining,):
+        draining.service.stop_accepting()  # SIGTERM: this process takes no new turns
+        await slack.send_message("D1", "anyone there?", user="U1")
+        await settle()
+        assert slack.messages_in("D1") == []  # no "please resend"
+        async with processes(settings, 2, slack):  # another process comes up (and the first one's)
+            [reply] = await slack.wait_for_messages(channel="D1", count=1)
+            await settle()
+    assert reply.text.startswith("You said: anyone there?")
+    assert len(slack.messages_in("D1")) == 1
