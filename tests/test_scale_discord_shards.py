@@ -71,3 +71,30 @@ async def _wait_threads(discord: FakeDiscord) -> list[dict[str, object]]:
             return discord.threads
         await asyncio.sleep(0.05)
     raise AssertionError("no thread was started")
+
+
+async def test_unset_shards_follow_discords_recommendation(tmp_path: Path) -> None:
+    """DISCORD_SHARD_COUNT unset: one connection, unless /gateway/bot recommends more (a bot in
+    over ~2,500 servers), when this process runs every recommended shard."""
+    from adapters.discord import DiscordAdapter
+    from bot.runtime import open_runtime
+    from tests.test_discord_adapter import discord_settings
+
+    async with FakeDiscord(guild_id=GUILD_ON_SHARD_1) as discord, FakeOpenAI() as model:
+        discord.recommended_shards = 2
+        settings = discord_settings(tmp_path, model, discord)
+        async with open_runtime(settings) as runtime:
+            adapter = DiscordAdapter(runtime.service, settings, guild_ready_timeout=0.05)
+            await adapter.start()
+            try:
+                assert sorted(p["shard"] for p in discord.identify_payloads) == [[0, 2], [1, 2]]
+                ana = discord.make_user("ana", global_name="Ana")
+                await discord.push_dm(ana, "hello on shard zero")
+                [reply] = await discord.wait_for_messages(discord.dm_channel_id(ana), 1)
+                assert reply.content.startswith("You said: hello on shard zero")
+                await discord.push_guild_message(ana, "and in the server?", mention_bot=True)
+                [thread] = await _wait_threads(discord)
+                [answer] = await discord.wait_for_messages(int(thread["id"]), 1)
+                assert answer.content.startswith("You said: and in the server?")
+            finally:
+                await adapter.stop()

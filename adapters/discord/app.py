@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -19,7 +19,7 @@ from discord import app_commands
 
 from adapters.discord.admission import DiscordInbox, SeenMessages, guarded, thread_started_from
 from adapters.discord.commands import register_commands, sync_commands
-from adapters.discord.connection import GatewayConnection
+from adapters.discord.connection import GatewayConnection, ShardingRequired
 from adapters.discord.events import (
     ChannelContext,
     guild_thread_id,
@@ -30,7 +30,7 @@ from adapters.discord.events import (
     to_incoming,
 )
 from adapters.discord.render import MESSAGE_LIMIT, NO_PINGS
-from adapters.discord.streaming import AnswerStream, show_typing
+from adapters.discord.streaming import AnswerStream, typing_while
 from adapters.text_split import split_message
 from bot.streaming import CUT_OFF_NOTE
 from config.settings import ConfigError, Settings
@@ -38,7 +38,7 @@ from config.settings import ConfigError, Settings
 if TYPE_CHECKING:
     from bot.commands import Commands
     from bot.inbox import Claim
-    from bot.messages import IncomingMessage, PriorMessage, Reply
+    from bot.messages import IncomingMessage, PriorMessage
     from bot.service import ChatService
 
 log = logging.getLogger(__name__)
@@ -113,7 +113,25 @@ class DiscordAdapter:
         intents.guild_messages = True
         intents.dm_messages = True
         intents.message_content = True
-        shards = self._settings.discord_shards  # unset: one connection, as Discord allows below 2,500 servers
+        # Unset: one connection, unless Discord recommends more (above ~2,500 servers); then
+        # every shard it recommends, in this process.
+        shards = self._settings.discord_shards
+        try:
+            client = await self._connect(intents, shards)
+        except ShardingRequired as needed:
+            log.info(
+                "discord: Discord asks for %d shards; running them all here (DISCORD_SHARD_COUNT and "
+                "DISCORD_SHARD_IDS split them across processes)",
+                needed.shards,
+            )
+            client = await self._connect(intents, (needed.shards, None))
+        if self._inbox is not None:
+            self._inbox.start(client, self._answer_tracked, lambda: self._service.accepting)
+        log.info("discord connected as %s", client.user)
+
+    async def _connect(
+        self, intents: discord.Intents, shards: tuple[int, list[int] | None] | None
+    ) -> discord.Client:
         client = (_Client if shards is None else _ShardedClient)(
             self,
             intents=intents,
@@ -132,9 +150,7 @@ class DiscordAdapter:
         except BaseException:
             self._client = self._connection = None
             raise
-        if self._inbox is not None:
-            self._inbox.start(client, self._answer_tracked, lambda: self._service.accepting)
-        log.info("discord connected as %s", client.user)
+        return client
 
     async def connected(self) -> bool:
         """Readiness: the gateway session is up."""
@@ -219,7 +235,7 @@ class DiscordAdapter:
             if self._service.streams:
                 await self._streamed(target, incoming, prior)
                 return
-            reply = await _typing_while(target, self._service.handle(incoming, prior=prior))
+            reply = await typing_while(target, self._service.handle(incoming, prior=prior))
             for chunk in split_message(reply.text, MESSAGE_LIMIT):
                 await target.send(chunk, allowed_mentions=NO_PINGS)
         except discord.Forbidden as exc:
@@ -274,17 +290,3 @@ class DiscordAdapter:
                 exc,
             )
             return message.channel
-
-
-async def _typing_while(target: discord.abc.Messageable, turn: Awaitable[Reply]) -> Reply:
-    """Run `turn` with "typing…" shown; the indicator never delays or sinks the reply.
-
-    discord.py's `typing()` waits for its first request (and any rate-limit retry of it)
-    before its block starts; here the indicator runs beside the turn instead, and stops
-    when the turn is done, whatever state its own requests are in.
-    """
-    typing = asyncio.create_task(show_typing(target))
-    try:
-        return await turn
-    finally:
-        typing.cancel()

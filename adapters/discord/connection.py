@@ -23,6 +23,14 @@ READY_TIMEOUT_SECONDS = 60.0
 _FATAL = (discord.LoginFailure, discord.PrivilegedIntentsRequired)
 
 
+class ShardingRequired(Exception):
+    """Discord recommends `shards` shards for this bot (it is in too many servers for one)."""
+
+    def __init__(self, shards: int) -> None:
+        super().__init__(f"Discord recommends {shards} shards")
+        self.shards = shards
+
+
 class GatewayConnection:
     """One client's login and gateway task; `open` returns once READY, `close` undoes it all."""
 
@@ -44,6 +52,8 @@ class GatewayConnection:
             _redirect_gateway(client, self._gateway_url)
         try:
             await client.login(token)
+            if not isinstance(client, discord.AutoShardedClient):
+                await _check_one_shard_is_enough(client)
             self._task = asyncio.create_task(_stay_connected(client), name="discord-gateway")
             self._task.add_done_callback(_log_gateway_end)
             ready = asyncio.create_task(client.wait_until_ready())
@@ -70,6 +80,18 @@ class GatewayConnection:
         if self._saved_route_base is not None:
             discord.http.Route.BASE = self._saved_route_base
             self._saved_route_base = None
+
+
+async def _check_one_shard_is_enough(client: discord.Client) -> None:
+    """Raise `ShardingRequired` when Discord recommends more than one shard (`/gateway/bot`):
+    above about 2,500 servers it refuses a single connection."""
+    try:
+        shards, _, _ = await client.http.get_bot_gateway()
+    except discord.GatewayNotFound:
+        log.warning("discord: could not ask how many shards to run; running one")
+        return
+    if int(shards) > 1:
+        raise ShardingRequired(int(shards))
 
 
 async def _stay_connected(client: discord.Client) -> None:

@@ -16,12 +16,17 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import discord
 
 from adapters.discord.render import MESSAGE_LIMIT, NO_PINGS
 from adapters.text_split import split_message
+
+if TYPE_CHECKING:
+    from bot.messages import Reply
 
 log = logging.getLogger(__name__)
 
@@ -186,3 +191,17 @@ async def show_typing(target: discord.abc.Messageable) -> None:
             await asyncio.Future()  # until cancelled
     except Exception as exc:  # noqa: BLE001 - only decoration failed; the reply still goes out
         log.debug("discord: the typing indicator failed (%s)", type(exc).__name__)
+
+
+async def typing_while(target: discord.abc.Messageable, turn: Awaitable[Reply]) -> Reply:
+    """Run `turn` with "typing…" shown; the indicator never delays or sinks the reply.
+
+    discord.py's `typing()` waits for its first request (and any rate-limit retry of it)
+    before its block starts; here the indicator runs beside the turn instead, and stops
+    when the turn is done, whatever state its own requests are in.
+    """
+    typing = asyncio.create_task(show_typing(target))
+    try:
+        return await turn
+    finally:
+        typing.cancel()

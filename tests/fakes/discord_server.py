@@ -289,6 +289,8 @@ class FakeDiscord:
         self.shard_sessions: dict[int, _ShardSession] = {}  # shard id -> its session (sharded bots)
         self.resume_count = 0
         self.identify_payloads: list[dict[str, Any]] = []
+        # What GET /gateway/bot recommends: Discord says more than 1 once a bot is in ~2,500 servers.
+        self.recommended_shards = 1
         self.gateway_compressions: list[str | None] = []  # the `compress` each connection asked for
 
         self._sent: dict[int, tuple[SentMessage, dict[str, Any]]] = {}  # id -> record, served payload
@@ -946,7 +948,9 @@ class FakeDiscord:
                 return _json({**self.bot_user.payload(), "verified": True, "flags": 0})
             case "GET", ["gateway", "bot"]:
                 limit = {"total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": 1}
-                return _json({"url": self.gateway_url, "shards": 1, "session_start_limit": limit})
+                return _json(
+                    {"url": self.gateway_url, "shards": self.recommended_shards, "session_start_limit": limit}
+                )
             case "GET", ["gateway"]:
                 return _json({"url": self.gateway_url})
             case "GET", ["oauth2", "applications", "@me"]:
