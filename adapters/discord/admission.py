@@ -14,11 +14,11 @@ import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
-from dataclasses import dataclass, field
 from typing import Any, cast
 
 import discord
 
+from bot.answer_guard import AnswerGuard, AnswerTakenOver
 from bot.inbox import UNAVAILABLE_REPLY, Arrival, Claim, Inbox
 from bot.messages import IncomingMessage
 
@@ -44,15 +44,7 @@ class SeenMessages:
         return True
 
 
-class AnswerTakenOver(BaseException):
-    """Another process holds this message now: stop, send nothing (not an error to report)."""
-
-
-@dataclass
-class _Guard:
-    claim: Claim
-    reuse: list[int] = field(default_factory=list)  # messages a process before us sent
-    checked: bool = False
+_Guard = AnswerGuard[int]
 
 
 _GUARD: ContextVar[_Guard | None] = ContextVar("discord_answer_guard", default=None)

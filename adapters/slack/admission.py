@@ -16,7 +16,6 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
-from dataclasses import dataclass, field
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
@@ -26,6 +25,7 @@ from slack_sdk.web.async_slack_response import AsyncSlackResponse
 from adapters.slack.conversation import ADMITTED, Conversations
 from adapters.slack.events import SlackEvent, parse_event, thread_id
 from adapters.slack.lookups import Workspace
+from bot.answer_guard import AnswerGuard, AnswerTakenOver
 from bot.inbox import UNAVAILABLE_REPLY, Arrival, Claim, Inbox
 
 log = logging.getLogger(__name__)
@@ -34,15 +34,7 @@ PLATFORM = "slack"
 TURN_EVENTS = frozenset({"message", "app_mention"})
 
 
-class AnswerTakenOver(BaseException):
-    """Another process holds this message now: stop, post nothing (not an error to report)."""
-
-
-@dataclass
-class _Guard:
-    claim: Claim
-    reuse: list[str] = field(default_factory=list)  # messages a process before us posted
-    checked: bool = False
+_Guard = AnswerGuard[str]
 
 
 _GUARD: ContextVar[_Guard | None] = ContextVar("slack_answer_guard", default=None)
