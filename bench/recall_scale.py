@@ -24,10 +24,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 from langgraph.store.base import PutOp
 
-from bench.measure import Figures, summary_ms
+from bench.measure import Figures, percentile, summary_ms
 from bench.recall_data import CITIES, DAYS, DRINKS, FILLERS, FOODS, JOBS, NAMES, THINGS, TOPICS, dataset
 from bench.workload import DM_SOURCE, word
 from bot.facts import memories_namespace
+from bot.gc_tuning import serving_gc
 from bot.memory import MemoryManager
 from bot.storage import Storage, open_storage
 from config.settings import parse_database_url
@@ -117,14 +118,22 @@ async def _measure(memories: MemoryManager, people: int, samples: int) -> dict[s
             user, question.text, limit=40, token_budget=600, context=question.context
         )
 
-    for _ in range(30):  # warm caches and connections
-        await once(_user(chooser.randrange(people)))
-    seconds: list[float] = []
-    for _ in range(samples):
-        user = _user(chooser.randrange(people))
+    # A first retrieval for every person, timed apart: it reads their facts' pages from disk
+    # when the earlier figures (or anything else) pushed them out of the caches. The figure is
+    # the steady state after it, as a database that fits in memory serves a busy workspace.
+    cold: list[float] = []
+    for person in range(people):
         started = time.perf_counter()
-        await once(user)
-        seconds.append(time.perf_counter() - started)
+        await once(_user(person))
+        cold.append(time.perf_counter() - started)
+    seconds: list[float] = []
+    # The collector tuned as `python -m bot` tunes it once ready.
+    with serving_gc():
+        for _ in range(samples):
+            user = _user(chooser.randrange(people))
+            started = time.perf_counter()
+            await once(user)
+            seconds.append(time.perf_counter() - started)
     peaks = {}
     for label, user in (("big", _user(0)), ("small", _SMALL)):
         tracemalloc.start()
@@ -133,6 +142,8 @@ async def _measure(memories: MemoryManager, people: int, samples: int) -> dict[s
         tracemalloc.stop()
     return {
         **summary_ms(seconds),
+        "first_per_person_p50_ms": round(percentile(cold, 50) * 1000, 2),
+        "first_per_person_max_ms": round(max(cold) * 1000, 2),
         "peak_kib_10k_facts": peaks["big"],
         "peak_kib_100_facts": peaks["small"],
     }
