@@ -19,6 +19,7 @@ from bot.runtime import open_runtime
 from config.settings import Settings
 from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.openai_server import FakeOpenAI
+from tests.test_discord_adapter import discord_settings
 
 
 @pytest.fixture
@@ -32,16 +33,8 @@ def make(tmp_path: Path, fakes: tuple[FakeDiscord, FakeOpenAI]) -> Callable[...,
     discord, openai = fakes
 
     def settings(**overrides: Any) -> Settings:
-        values: dict[str, Any] = {
-            "openai_api_key": "sk-test",
-            "openai_base_url": openai.base_url,
-            "database_url": f"sqlite:///{tmp_path}/bot.db",
-            "discord_token": discord.token,
-            "discord_api_url": discord.api_url,
-            "discord_gateway_url": discord.gateway_url,
-            "model_max_retries": 0,
-        }
-        return Settings(_env_file=None, **{**values, **overrides})  # type: ignore[call-arg]
+        # Streaming on, as deployed (discord_settings pins it off for the one-shot tests).
+        return discord_settings(tmp_path, openai, discord, **{"bot_streaming": True, **overrides})
 
     return settings
 

@@ -4,7 +4,6 @@ the real core against the fake model (whose requests show what reached the promp
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -140,7 +139,7 @@ async def test_a_wrong_code_is_refused_privately_and_links_nothing(
 
 
 async def test_link_with_a_discord_code_joins_the_accounts(
-    bot: SlackAdapter, slack: FakeSlack, runtime: Runtime, tmp_path: Path
+    bot: SlackAdapter, slack: FakeSlack, runtime: Runtime
 ) -> None:
     await runtime.memories.save("discord:42", "User has a dog called Rex", "pets", DM)
     issued = await runtime.service.commands.link("discord:42", "ana#42")
