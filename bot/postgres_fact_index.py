@@ -2,8 +2,12 @@
 
 The column is computed by Postgres from the row itself (`to_tsvector('english', ...)`), so
 it is written, replaced and deleted with the fact, whoever writes it, and a GIN index
-serves queries. The first lexeme is the md5 of the row's namespace: a query for one
-person is answered by the index (`owner & (a | b | ...)`), not by filtering every hit.
+serves queries. Every lexeme carries its person's key in front (`bot_person_key`: 12 hex
+digits of the namespace's md5): "boston" in Ana's facts is another index entry than
+"boston" in Ben's. A query for one person reads only that person's posting lists, as long
+as their own matches, not the whole database's: in a database of a million facts a common
+word's list would otherwise cost every turn a long walk. The namespace is still compared on
+every row, so two people whose keys collide never see each other's facts.
 """
 
 from __future__ import annotations
@@ -14,13 +18,25 @@ from typing import Any
 from bot.fact_index import IndexedFact, clean_terms, parse_stamp, parse_value
 
 SCHEMA = [
-    """ALTER TABLE store ADD COLUMN IF NOT EXISTS fact_tsv tsvector GENERATED ALWAYS AS (
-      CASE WHEN starts_with(prefix, 'memories.') THEN
-        to_tsvector('simple'::regconfig, md5(prefix))
-        || setweight(to_tsvector('english'::regconfig, coalesce(value->>'fact', '')), 'A')
-        || setweight(to_tsvector('english'::regconfig, coalesce(value->>'topic', '')), 'C')
+    """CREATE OR REPLACE FUNCTION bot_person_key(prefix text) RETURNS text
+      LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$ SELECT left(md5(prefix), 12) $$""",
+    # The key goes after each lexeme's opening quote in the vector's (and the query's) text
+    # form: lexemes hold no space, so a quote after the start, a space, "(" or "!" opens one.
+    r"""CREATE OR REPLACE FUNCTION bot_person_tsvector(person text, doc tsvector) RETURNS tsvector
+      LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS
+      $$ SELECT regexp_replace(doc::text, '(^| )''', '\1''' || person, 'g')::tsvector $$""",
+    r"""CREATE OR REPLACE FUNCTION bot_person_tsquery(person text, query tsquery) RETURNS tsquery
+      LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS
+      $$ SELECT regexp_replace(query::text, '(^|[ (!])''', '\1''' || person, 'g')::tsquery $$""",
+    # Earlier versions kept one lexicon for everyone (fact_tsv). Dropped before the column
+    # below is added, whose table rewrite then leaves none of its bytes behind.
+    "ALTER TABLE store DROP COLUMN IF EXISTS fact_tsv",
+    """ALTER TABLE store ADD COLUMN IF NOT EXISTS fact_terms tsvector GENERATED ALWAYS AS (
+      CASE WHEN starts_with(prefix, 'memories.') THEN bot_person_tsvector(bot_person_key(prefix),
+        setweight(to_tsvector('english'::regconfig, coalesce(value->>'fact', '')), 'A')
+        || setweight(to_tsvector('english'::regconfig, coalesce(value->>'topic', '')), 'C'))
       END) STORED""",
-    "CREATE INDEX IF NOT EXISTS store_fact_tsv_idx ON store USING gin (fact_tsv)",
+    "CREATE INDEX IF NOT EXISTS store_fact_terms_idx ON store USING gin (fact_terms)",
     "CREATE INDEX IF NOT EXISTS store_prefix_updated_idx ON store (prefix, updated_at DESC)",
     # "Is this fact already known?" on every save, whatever words the parser sees in it.
     "CREATE INDEX IF NOT EXISTS store_fact_text_idx ON store (prefix, lower(value->>'fact'))",
@@ -29,15 +45,19 @@ SCHEMA = [
 ]
 # In a shared thread the query itself leaves private facts out, before ranking and limit.
 _SHARED = "(NOT %(shared_only)s OR value->>'visibility' IS DISTINCT FROM 'private')"
-
-# websearch_to_tsquery never fails on any input; the terms are words joined by "or".
+# websearch_to_tsquery never fails on any input; the terms are words joined by "or". Both
+# queries in the person's own lexicon (see above).
+_QUERIES = """bot_person_tsquery(bot_person_key(%(prefix)s),
+    websearch_to_tsquery('english'::regconfig, %(terms)s)) AS q,
+  bot_person_tsquery(bot_person_key(%(prefix)s),
+    websearch_to_tsquery('english'::regconfig, %(required)s)) AS r"""
 _SEARCH = (
     """
-SELECT key, value, created_at, updated_at, ts_rank('{0.1, 0.3, 0.6, 1.0}', fact_tsv, q) AS score
-FROM store, websearch_to_tsquery('english'::regconfig, %(terms)s) AS q,
-  websearch_to_tsquery('english'::regconfig, %(required)s) AS r
-WHERE numnode(q) > 0 AND prefix = %(prefix)s
-  AND fact_tsv @@ (to_tsquery('simple'::regconfig, md5(%(prefix)s)) && q && r) AND """
+SELECT key, value, created_at, updated_at, ts_rank('{0.1, 0.3, 0.6, 1.0}', fact_terms, q) AS score
+FROM store, """
+    + _QUERIES
+    + """
+WHERE numnode(q) > 0 AND prefix = %(prefix)s AND fact_terms @@ (q && r) AND """
     + _SHARED
     + """
 ORDER BY score DESC, updated_at DESC LIMIT %(limit)s
@@ -50,13 +70,13 @@ NEWEST_WINDOW = 2000
 _NEWEST = (
     """
 SELECT key, value, created_at, updated_at, 0.0 AS score
-FROM (SELECT key, value, created_at, updated_at, fact_tsv FROM store WHERE prefix = %(prefix)s
+FROM (SELECT key, value, created_at, updated_at, fact_terms FROM store WHERE prefix = %(prefix)s
       AND """
     + _SHARED
-    + """ ORDER BY updated_at DESC LIMIT %(window)s) AS recent,
-  websearch_to_tsquery('english'::regconfig, %(terms)s) AS q,
-  websearch_to_tsquery('english'::regconfig, %(required)s) AS r
-WHERE numnode(q) > 0 AND fact_tsv @@ (q && r)
+    + """ ORDER BY updated_at DESC LIMIT %(window)s) AS recent, """
+    + _QUERIES
+    + """
+WHERE numnode(q) > 0 AND fact_terms @@ (q && r)
 ORDER BY updated_at DESC LIMIT %(limit)s
 """
 )
@@ -71,6 +91,13 @@ _RECENT = (
 _HAS_PRIVATE = (
     "SELECT 1 AS found FROM store WHERE prefix = %(prefix)s AND value->>'visibility' = 'private' LIMIT 1"
 )
+
+
+def websearch_text(terms: Sequence[str], *, match_all: bool) -> str:
+    """`terms` as `websearch_to_tsquery` input: each quoted, so "or", "-" or other syntax
+    inside a term stays a word; joined by "or" (or, `match_all`, by "and")."""
+    quoted = ['"' + term.replace('"', " ").replace("\x00", " ") + '"' for term in terms]
+    return (" " if match_all else " or ").join(quoted)
 
 
 class PostgresFactIndex:
@@ -98,13 +125,9 @@ class PostgresFactIndex:
         terms = clean_terms(terms)
         if not terms or limit <= 0:
             return []
-        # Quoted, so "or", "-" or other syntax inside a term stays a word.
-        quoted = ['"' + term.replace('"', " ").replace("\x00", " ") + '"' for term in terms]
-        query = (" " if match_all else " or ").join(quoted)
-        must = '"' + required.replace('"', " ").replace("\x00", " ") + '"' if required else ""
         params = {
-            "terms": query,
-            "required": must,
+            "terms": websearch_text(terms, match_all=match_all),
+            "required": websearch_text([required] if required else [], match_all=True),
             "prefix": prefix,
             "limit": limit,
             "window": NEWEST_WINDOW,
