@@ -9,6 +9,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from aiohttp import web
 from langchain_core.messages.utils import count_tokens_approximately
@@ -127,3 +128,19 @@ def rss_mb(pid: int | None = None) -> float:
 
 def ratio(value: float, baseline: float) -> float:
     return round(value / baseline, 2) if baseline else float("nan")
+
+
+POSTGRES_ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def fresh_postgres(database: str) -> str | None:
+    """A database of that name, dropped and created again; None when no server is reachable."""
+    try:
+        import psycopg
+
+        with psycopg.connect(POSTGRES_ADMIN_URL, connect_timeout=3, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{database}"')
+    except Exception:
+        return None
+    return urlunsplit(urlsplit(POSTGRES_ADMIN_URL)._replace(path=f"/{database}"))

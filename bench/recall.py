@@ -15,6 +15,11 @@ default, counted as the prompt shows each fact: `- [id] text (topic)`):
   one. It shows that adding the semantic list does not cost recall; a real model's gain is not
   measured here.
 
+In the same run: the bot on Postgres (its full-text search) on the same data, when a server is
+reachable; and a held-out dataset in a second style (`bench.recall_holdout`, LoCoMo-like notes
+with dates in many shapes, written by someone who had not read the ranking code) for the bot on
+both engines, BM25 and recency: the check that the ranking is not fitted to the first dataset.
+
 Each is shown filling the budget and, as the bot did before (`MAX_FACTS_IN_PROMPT`=12),
 capped at 12 facts. A question *hits* when at least one needed fact is chosen; *full*
 when all are.
@@ -22,23 +27,30 @@ when all are.
 
 from __future__ import annotations
 
-import hashlib
-import math
 import statistics
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from langchain_core.embeddings import Embeddings
 from langgraph.store.base import PutOp
 
+from bench import recall_holdout
+from bench.measure import fresh_postgres
+from bench.recall_baselines import (
+    BM25,
+    BUDGET,
+    Fact,
+    StandInEmbeddings,
+    cost,
+    key,
+    pack,
+    recall_by_kind,
+)
 from bench.recall_data import Person, Question, dataset
 from bench.workload import DM_SOURCE
 from bot.facts import fact_line, memories_namespace
-from bot.lexicon import stem, words
 from bot.memory import MemoryManager
 from bot.prompts import system_prompt
 from bot.ranking import Candidate, approx_tokens, rank
@@ -46,107 +58,31 @@ from bot.storage import open_storage
 from config.settings import parse_database_url
 from tests.fakes.openai_server import embed
 
-BUDGET = 600
 CAPPED = 12
 TARGETS = {"hit": 0.90, "multi_hop_hit": 0.80, "full": 0.85}
 START = datetime(2026, 1, 1, tzinfo=UTC)
-Fact = tuple[str, str, str]  # (key, text, topic)
-Chooser = Callable[[Question], Any]
+POSTGRES_DATABASE = "bench_recall_quality"  # made afresh by every run
+Chosen = dict[tuple[int, int, str], list[str]]
 
 
-class _StandInEmbeddings(Embeddings):
-    """The fake model server's embedding, without the server (see the module docstring)."""
-
-    def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        return [embed(text) for text in texts]
-
-    def embed_query(self, text: str) -> list[float]:
-        return embed(text)
-
-
-def _key(person: int, index: int) -> str:
-    return hashlib.sha1(f"{person}:{index}".encode()).hexdigest()[:12]
-
-
-def _cost(fact: Fact) -> int:
-    return approx_tokens(fact_line(*fact))
-
-
-def _pack(order: Sequence[Fact], limit: int) -> list[Fact]:
-    chosen: list[Fact] = []
-    spent = 0
-    for fact in order:
-        if len(chosen) >= limit:
-            break
-        if spent + _cost(fact) <= BUDGET:
-            chosen.append(fact)
-            spent += _cost(fact)
-    return chosen
-
-
-class BM25:
-    """Okapi BM25 over one person's facts (what `rank_bm25.BM25Okapi` computes), Snowball stems."""
-
-    def __init__(self, facts: Sequence[Fact], k1: float = 1.5, b: float = 0.75) -> None:
-        self.facts, self.k1, self.b = facts, k1, b
-        self.docs = [Counter(stem(w) for w in words(text)) for _, text, _ in facts]
-        self.avg = statistics.fmean(sum(d.values()) for d in self.docs) or 1.0
-        frequency: Counter[str] = Counter(t for d in self.docs for t in d)
-        n = len(self.docs)
-        self.idf = {t: math.log((n - f + 0.5) / (f + 0.5) + 1) for t, f in frequency.items()}
-
-    def order(self, query: str) -> list[Fact]:
-        terms = [stem(w) for w in words(query)]
-
-        def score(i: int) -> float:
-            doc, length = self.docs[i], sum(self.docs[i].values())
-            return sum(
-                self.idf.get(t, 0.0)
-                * doc[t]
-                * (self.k1 + 1)
-                / (doc[t] + self.k1 * (1 - self.b + self.b * length / self.avg))
-                for t in terms
-                if t in doc
-            )
-
-        scores = [score(i) for i in range(len(self.facts))]
-        # Ties (and every fact that matches nothing) newest first; facts are oldest first.
-        scored = sorted(range(len(self.facts)), key=lambda i: (-scores[i], -i))
-        return [self.facts[i] for i in scored]
-
-
-def _score(people: Sequence[Person], choose: Callable[[int, Question], Sequence[str]]) -> dict[str, Any]:
-    by_kind: dict[str, list[tuple[bool, bool, int]]] = {}
-    for p, person in enumerate(people):
-        for question in person.questions:
-            chosen = set(choose(p, question))
-            needed = {_key(p, i) for i in question.needs}
-            by_kind.setdefault(question.kind, []).append(
-                (bool(chosen & needed), needed <= chosen, len(chosen))
-            )
-    out: dict[str, Any] = {}
-    everything = [row for rows in by_kind.values() for row in rows]
-    for kind, rows in [*sorted(by_kind.items()), ("all", everything)]:
-        out[kind] = {
-            "questions": len(rows),
-            "hit": round(sum(r[0] for r in rows) / len(rows), 3),
-            "full": round(sum(r[1] for r in rows) / len(rows), 3),
-            "facts_mean": round(statistics.fmean(r[2] for r in rows), 1),
-        }
-    return out
-
-
-async def run(*, quick: bool, workdir: Path) -> dict[str, Any]:
-    people = dataset(people=4 if quick else 20, fillers=30 if quick else 80)
-    facts = [
-        [(_key(p, i), text, topic) for i, (text, topic) in enumerate(person.facts)]
+def _facts(people: Sequence[Person]) -> list[list[Fact]]:
+    return [
+        [(key(p, i), text, topic) for i, (text, topic) in enumerate(person.facts)]
         for p, person in enumerate(people)
     ]
-    methods: dict[str, Any] = {}
-    async with open_storage(parse_database_url(f"sqlite:///{workdir / 'recall.db'}")) as storage:
+
+
+async def _ours(
+    url: str, people: Sequence[Person], variants: Sequence[tuple[int, str, bool]], stats: dict[str, list[int]]
+) -> Chosen:
+    """The bot's choice for every question, per variant (limit, label, with embeddings), on the
+    store at `url`; for the variant labelled "ours", the facts section's tokens and the system
+    message's characters go into `stats`."""
+    chosen: Chosen = {}
+    async with open_storage(parse_database_url(url)) as storage:
         ops = []
-        for p, person_facts in enumerate(facts):
-            for i, (key, text, topic) in enumerate(person_facts):
+        for p, person_facts in enumerate(_facts(people)):
+            for i, (fact_key, text, topic) in enumerate(person_facts):
                 stamp = (START + timedelta(minutes=i)).isoformat()
                 value = {
                     "fact": text,
@@ -155,20 +91,15 @@ async def run(*, quick: bool, workdir: Path) -> dict[str, Any]:
                     "saved_at": stamp,
                     "embedding": embed(text),
                 }
-                ops.append(PutOp(memories_namespace(f"console:p{p}"), key, value, index=False))
+                ops.append(PutOp(memories_namespace(f"console:p{p}"), fact_key, value, index=False))
         await storage.store.abatch(ops)
-        lexical = MemoryManager(storage.store, storage.checkpointer, facts_index=storage.facts)
-        semantic = MemoryManager(
-            storage.store, storage.checkpointer, facts_index=storage.facts, embeddings=_StandInEmbeddings()
-        )
-        chosen: dict[tuple[int, int, str], list[str]] = {}
-        prompt_chars: list[int] = []
-        section_tokens: list[int] = []
-        for limit, label, memories in (
-            (100, "ours", lexical),
-            (CAPPED, "ours_12", lexical),
-            (100, "ours_embed", semantic),
-        ):
+        for limit, label, semantic in variants:
+            memories = MemoryManager(
+                storage.store,
+                storage.checkpointer,
+                facts_index=storage.facts,
+                embeddings=StandInEmbeddings() if semantic else None,
+            )
             for p, person in enumerate(people):
                 for q, question in enumerate(person.questions):
                     found = await memories.relevant_facts(
@@ -181,18 +112,16 @@ async def run(*, quick: bool, workdir: Path) -> dict[str, Any]:
                     chosen[(p, q, label)] = [fact.id for fact in found]
                     if label == "ours":
                         section = "\n".join(fact_line(f.id, f.text, f.topic) for f in found)
-                        section_tokens.append(approx_tokens(section))
-                        prompt_chars.append(
-                            len(
-                                system_prompt(
-                                    user_name="Ana",
-                                    facts=found,
-                                    is_direct=True,
-                                    channel_label=None,
-                                    now=START,
-                                )
-                            )
+                        stats["section_tokens"].append(approx_tokens(section))
+                        prompt = system_prompt(
+                            user_name="Ana", facts=found, is_direct=True, channel_label=None, now=START
                         )
+                        stats["prompt_chars"].append(len(prompt))
+    return chosen
+
+
+def _methods(people: Sequence[Person], chosen: Chosen, labels: Sequence[str]) -> dict[str, Any]:
+    facts = _facts(people)
     index = {(p, id(q)): n for p, person in enumerate(people) for n, q in enumerate(person.questions)}
     bm25 = [BM25(person_facts) for person_facts in facts]
     newest = [list(reversed(person_facts)) for person_facts in facts]
@@ -205,34 +134,83 @@ async def run(*, quick: bool, workdir: Path) -> dict[str, Any]:
     def ranked_by(label: str) -> Callable[[int, Question], Sequence[str]]:
         def choose(p: int, q: Question) -> Sequence[str]:
             limit = CAPPED if label.endswith("_12") else 100
-            if label.startswith("ours"):
+            if (p, index[(p, id(q))], label) in chosen:
                 return chosen[(p, index[(p, id(q))], label)]
             if label.startswith("bm25"):
-                return [f[0] for f in _pack(bm25[p].order(q.text), limit)]
+                return [f[0] for f in pack(bm25[p].order(q.text), limit)]
             if label.startswith("recency"):
-                return [f[0] for f in _pack(newest[p], limit)]
+                return [f[0] for f in pack(newest[p], limit)]
 
-            def cost(candidate: Candidate) -> int:
-                return _cost(by_key[p][candidate.key])
+            def price(candidate: Candidate) -> int:
+                return cost(by_key[p][candidate.key])
 
-            previous = rank(q.text, candidates[p], limit=CAPPED, token_budget=BUDGET, cost=cost)
+            previous = rank(q.text, candidates[p], limit=CAPPED, token_budget=BUDGET, cost=price)
             return [c.key for c in previous]
 
         return choose
 
-    for label in ("ours", "ours_embed", "bm25", "recency", "ours_12", "bm25_12", "recency_12", "previous_12"):
-        methods[label] = _score(people, ranked_by(label))
-    ours = methods["ours"]
+    return {label: recall_by_kind(people, ranked_by(label)) for label in labels}
+
+
+def _meets(rows: dict[str, Any]) -> bool:
+    return (
+        rows["all"]["hit"] >= TARGETS["hit"]
+        and rows.get("multi-hop", {}).get("hit", 0) >= TARGETS["multi_hop_hit"]
+        and rows["all"]["full"] >= TARGETS["full"]
+    )
+
+
+async def run(*, quick: bool, workdir: Path) -> dict[str, Any]:
+    people = dataset(people=4 if quick else 20, fillers=30 if quick else 80)
+    held_out = recall_holdout.dataset(people=4 if quick else 20)
+    stats: dict[str, list[int]] = {"section_tokens": [], "prompt_chars": []}
+    variants = ((100, "ours", False), (CAPPED, "ours_12", False), (100, "ours_embed", True))
+    chosen = await _ours(f"sqlite:///{workdir / 'recall.db'}", people, variants, stats)
+    held = await _ours(f"sqlite:///{workdir / 'recall_holdout.db'}", held_out, [(100, "ours", False)], {
+        "section_tokens": [], "prompt_chars": []
+    })  # fmt: skip
+    database = POSTGRES_DATABASE + ("_quick" if quick else "")  # a full run beside the smoke test
+    postgres = fresh_postgres(database)
+    if postgres is not None:
+        unused: dict[str, list[int]] = {"section_tokens": [], "prompt_chars": []}
+        found = await _ours(postgres, people, [(100, "ours_postgres", False)], unused)
+        chosen.update(found)
+        postgres = fresh_postgres(database + "_holdout")
+    if postgres is not None:
+        held.update(await _ours(postgres, held_out, [(100, "ours_postgres", False)], unused))
+    engines = ["ours_postgres"] if postgres is not None else []
+    labels = [
+        "ours",
+        *engines,
+        "ours_embed",
+        "bm25",
+        "recency",
+        "ours_12",
+        "bm25_12",
+        "recency_12",
+        "previous_12",
+    ]
+    methods = _methods(people, chosen, labels)
+    holdout = _methods(held_out, held, ["ours", *engines, "bm25", "recency"])
     return {
         "people": len(people),
-        "facts": sum(len(pf) for pf in facts),
+        "facts": sum(len(person.facts) for person in people),
         "questions": sum(len(person.questions) for person in people),
         "token_budget": BUDGET,
         "methods": methods,
-        "facts_section_tokens": {"median": statistics.median(section_tokens), "max": max(section_tokens)},
-        "system_prompt_chars_median": statistics.median(prompt_chars),
+        "holdout": {
+            "people": len(held_out),
+            "facts": sum(len(person.facts) for person in held_out),
+            "questions": sum(len(person.questions) for person in held_out),
+            "methods": holdout,
+            "meets_target": _meets(holdout["ours"]),
+        },
+        "postgres": "measured" if engines else "skipped: no PostgreSQL server reachable",
+        "facts_section_tokens": {
+            "median": statistics.median(stats["section_tokens"]),
+            "max": max(stats["section_tokens"]),
+        },
+        "system_prompt_chars_median": statistics.median(stats["prompt_chars"]),
         "targets": TARGETS,
-        "meets_target": ours["all"]["hit"] >= TARGETS["hit"]
-        and ours.get("multi-hop", {}).get("hit", 0) >= TARGETS["multi_hop_hit"]
-        and ours["all"]["full"] >= TARGETS["full"],
+        "meets_target": _meets(methods["ours"]) and all(_meets(methods[name]) for name in engines),
     }

@@ -8,7 +8,7 @@ import sys
 import time
 from typing import Any
 
-from bench import streaming
+from bench import recall_report, streaming
 
 Row = tuple[str, str, str, str, str]
 
@@ -205,51 +205,6 @@ def _footprint(figures: dict[str, Any]) -> list[Row]:
     ]
 
 
-_METHODS = (
-    ("ours", "bot (budget-filled)"),
-    ("ours_embed", "bot with embeddings (stand-in)"),
-    ("bm25", "BM25, Snowball stems"),
-    ("recency", "recency"),
-    ("ours_12", "bot, 12 facts"),
-    ("bm25_12", "BM25, 12 facts"),
-    ("recency_12", "recency, 12 facts"),
-    ("previous_12", "previous ranker, 12 facts"),
-)
-
-
-def _recall(figures: dict[str, Any]) -> list[Row]:
-    methods = figures["methods"]
-    kinds = [kind for kind in methods["ours"] if kind != "all"] + ["all"]
-
-    def cell(name: str) -> str:
-        rows = methods[name]
-        return ", ".join(f"{kind} {rows[kind]['hit']:.0%}/{rows[kind]['full']:.0%}" for kind in kinds)
-
-    out: list[Row] = []
-    for name, label in _METHODS:
-        last = name == "ours"
-        out.append(
-            (
-                f"7. recall hit/full by kind, {label}, {figures['token_budget']}-token facts budget",
-                cell(name) + f" ({methods[name]['all']['facts_mean']} facts)",
-                "-",
-                ">= 90% hit, multi-hop >= 80%, >= 85% full" if last else "-",
-                _met(figures["meets_target"]) if last else "-",
-            )
-        )
-    tokens = figures["facts_section_tokens"]
-    out.append(
-        (
-            "7. facts-section tokens median / max; system message chars median",
-            f"{tokens['median']:.0f} / {tokens['max']}; {figures['system_prompt_chars_median']:.0f}",
-            "-",
-            f"<= {figures['token_budget']}; <= ~3,600",
-            _met(tokens["max"] <= figures["token_budget"] and figures["system_prompt_chars_median"] <= 3600),
-        )
-    )
-    return out
-
-
 def _recall_scale(figures: dict[str, Any]) -> list[Row]:
     size = f"{figures['facts_per_person']:,} facts/person, {figures['facts_total']:,} in DB"
     out: list[Row] = []
@@ -280,7 +235,7 @@ SECTIONS = {
     "thread_growth": _thread,
     "store_scale": _store,
     "footprint": _footprint,
-    "recall": _recall,
+    "recall": recall_report.report_rows,
     "recall_scale": _recall_scale,
     "streaming": streaming.report_rows,
 }

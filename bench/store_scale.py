@@ -7,16 +7,14 @@ on Postgres when a server is reachable (a dedicated database, created and droppe
 
 from __future__ import annotations
 
-import os
 import random
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from langgraph.store.base import BaseStore, PutOp
 
-from bench.measure import Figures, ratio, summary_ms
+from bench.measure import POSTGRES_ADMIN_URL, Figures, fresh_postgres, ratio, summary_ms
 from bench.seed_baseline import SeedBot
 from bench.workload import fact_value, probe
 from bot.memory import MemoryManager, memories_namespace
@@ -24,7 +22,6 @@ from bot.storage import open_storage
 from config.settings import parse_database_url
 
 TARGET_P99_MS = 20.0
-POSTGRES_ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 POSTGRES_DATABASE = "bench_store"
 _META = ("bench", "meta")
 _BATCH = 10_000
@@ -79,18 +76,6 @@ async def _on(url: str, people: int, facts: int, samples: int) -> dict[str, Any]
         return {**await _measure(memories, people, facts, samples), "build_s": round(build, 1)}
 
 
-def _postgres_url() -> str | None:
-    try:
-        import psycopg
-
-        with psycopg.connect(POSTGRES_ADMIN_URL, connect_timeout=3, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{POSTGRES_DATABASE}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{POSTGRES_DATABASE}"')
-    except Exception:
-        return None
-    return urlunsplit(urlsplit(POSTGRES_ADMIN_URL)._replace(path=f"/{POSTGRES_DATABASE}"))
-
-
 def _drop_postgres() -> None:
     import psycopg
 
@@ -124,7 +109,7 @@ async def run(*, quick: bool, workdir: Path, results: Path) -> Figures:
     url = f"sqlite:///{folder / f'store_scale_{people}x{facts}.db'}"
     rows: dict[str, Any] = {"seed_inmemory": await _seed(people, facts, samples)}
     rows["sqlite"] = await _on(url, people, facts, samples)
-    postgres = _postgres_url()
+    postgres = fresh_postgres(POSTGRES_DATABASE)
     if postgres is None:
         rows["postgres"] = {
             "skipped": f"no PostgreSQL server reachable at TEST_DATABASE_URL ({POSTGRES_ADMIN_URL})"

@@ -78,6 +78,7 @@ def _related_table() -> dict[str, tuple[str, ...]]:
 
 
 _EXCEPTIONS = {"children": "child", "people": "person", "men": "man", "women": "woman", "wives": "wife"}
+_IRREGULAR = {base: inflected for inflected, base in _EXCEPTIONS.items()}
 
 
 def _base_forms(word: str) -> list[str]:
@@ -104,5 +105,7 @@ def related(word: str, *, limit: int = 6) -> list[str]:
     table = _related_table()
     for form in _base_forms(word):
         if form in table:
-            return [other for other in table[form] if other != word][:limit]
+            found = [other for other in table[form] if other != word][:limit]
+            # An irregular form is another word to the stemmers (child / children): both.
+            return [form for other in found for form in (other, _IRREGULAR.get(other)) if form]
     return []

@@ -20,7 +20,7 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "thread_growth": ("history_token_budget", "rows", "max_history_tokens", "meets_target"),
     "store_scale": ("people", "facts_per_person", "rows", "meets_target"),
     "footprint": ("rows", "meets_ready_target", "meets_growth_target"),
-    "recall": ("methods", "facts_section_tokens", "system_prompt_chars_median", "meets_target"),
+    "recall": ("methods", "holdout", "facts_section_tokens", "system_prompt_chars_median", "meets_target"),
     "recall_scale": ("rows", "facts_per_person", "meets_target"),
     "streaming": ("rows", "ttft_ms", "target_added_ms"),
 }
@@ -64,6 +64,9 @@ def test_quick_bench_writes_every_figure(tmp_path: Path) -> None:
     assert isinstance(figures["store_scale"]["rows"]["sqlite"]["p99_ms"], float)
     assert isinstance(figures["footprint"]["rows"]["bot"]["ready_s"], float)
     assert 0 < figures["recall"]["methods"]["ours"]["all"]["hit"] <= 1
+    held_out = figures["recall"]["holdout"]["methods"]
+    assert {"ours", "bm25", "recency"} <= set(held_out)
+    assert 0 < held_out["ours"]["all"]["hit"] <= 1 and held_out["ours"]["all"]["questions"] > 0
     assert isinstance(figures["recall_scale"]["rows"]["sqlite"]["p99_ms"], float)
     for name, row in figures["streaming"]["rows"].items():  # the whole answer, every time
         assert row["answers"] > 0 and row["exact"] == row["answers"], name
@@ -79,6 +82,7 @@ def test_quick_bench_writes_every_figure(tmp_path: Path) -> None:
         "5. retrieval",
         "6. RSS",
         "7. recall",
+        "7. held-out dataset",
         "8. retrieval",
         "9. streamed answer",
     )

@@ -105,6 +105,11 @@ async def test_stemming_and_related_words_bridge_word_mismatch(storage: Storage)
     assert "User enjoys running marathons" in await texts(
         memories, ANA, "did I ever run a marathon?", limit=3
     )
+    # "kids" is related to "child", and the stemmers keep "children" apart from "child".
+    await save_all(memories, BEN, ["User's children are Jasper and Ottilie", *FILLER])
+    assert "User's children are Jasper and Ottilie" in await texts(
+        memories, BEN, "how old are my kids?", limit=3
+    )
 
 
 async def test_multi_hop_questions_reach_facts_through_their_neighbours(storage: Storage) -> None:

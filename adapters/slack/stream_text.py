@@ -29,15 +29,17 @@ def safe_cut(text: str) -> int:
     return match.start() if match else len(text)
 
 
-def message_end(text: str, room: int) -> int:
-    """Where to end a message that has `room` characters left (escaped), on a boundary."""
+def message_end(text: str, room: int, *, used: int = 0) -> int:
+    """Where to end a message that has `room` characters left (escaped) after the `used` it
+    already shows, on a boundary: the best kind (paragraph, line, sentence, word) that still
+    leaves the whole message at least half full, however the text arrived in pieces."""
     budget = room
     while budget > 0:
         window = text[:budget]
         cut = budget
         for separator in ("\n\n", "\n", ". ", " "):
             index = window.rfind(separator)
-            if index >= budget // 2:
+            if index >= 0 and used + index >= (used + budget) // 2:
                 cut = index + len(separator)
                 break
         overflow = len(escape(text[:cut])) - room

@@ -154,7 +154,8 @@ class AnswerStream:
         try:
             # A long answer goes on in a new message, cut where a sentence or line ends.
             while len(self._sent) + len(escape(pending)) > SLACK_CHUNK:
-                head = pending[: message_end(pending, SLACK_CHUNK - len(self._sent))]
+                room = SLACK_CHUNK - len(self._sent)
+                head = pending[: message_end(pending, room, used=len(self._sent))]
                 await self._send(head, end=True)
                 pending = pending[len(head) :]
             await self._send(pending, end=final is not None)

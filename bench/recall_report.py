@@ -1,0 +1,75 @@
+"""Figure 7's rows in the bench's table: each method by question kind, on both datasets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+Row = tuple[str, str, str, str, str]
+_TARGET = ">= 90% hit, multi-hop >= 80%, >= 85% full"
+_METHODS = (
+    ("ours", "bot (budget-filled)"),
+    ("ours_postgres", "bot on Postgres"),
+    ("ours_embed", "bot with embeddings (stand-in)"),
+    ("bm25", "BM25, Snowball stems"),
+    ("recency", "recency"),
+    ("ours_12", "bot, 12 facts"),
+    ("bm25_12", "BM25, 12 facts"),
+    ("recency_12", "recency, 12 facts"),
+    ("previous_12", "previous ranker, 12 facts"),
+)
+
+
+def _met(flag: bool) -> str:
+    return "met" if flag else "**missed**"
+
+
+def _meets(rows: dict[str, Any], targets: dict[str, float]) -> bool:
+    return (
+        rows["all"]["hit"] >= targets["hit"]
+        and rows.get("multi-hop", {}).get("hit", 0) >= targets["multi_hop_hit"]
+        and rows["all"]["full"] >= targets["full"]
+    )
+
+
+def _rows(title: str, methods: dict[str, Any], targets: dict[str, float], budget: int) -> list[Row]:
+    kinds = [kind for kind in methods["ours"] if kind != "all"] + ["all"]
+    out: list[Row] = []
+    for name, label in _METHODS:
+        if name not in methods:
+            continue
+        rows = methods[name]
+        cell = ", ".join(f"{kind} {rows[kind]['hit']:.0%}/{rows[kind]['full']:.0%}" for kind in kinds)
+        bot = name in ("ours", "ours_postgres")
+        out.append(
+            (
+                f"7. {title}, {label}, {budget}-token facts budget",
+                cell + f" ({rows['all']['facts_mean']} facts)",
+                "-",
+                _TARGET if bot else "-",
+                _met(_meets(rows, targets)) if bot else "-",
+            )
+        )
+    return out
+
+
+def report_rows(figures: dict[str, Any]) -> list[Row]:
+    budget, targets = figures["token_budget"], figures["targets"]
+    out = _rows("recall hit/full by kind", figures["methods"], targets, budget)
+    held = figures["holdout"]
+    out += _rows(
+        f"held-out dataset ({held['questions']:,} questions), recall hit/full",
+        held["methods"],
+        targets,
+        budget,
+    )
+    tokens = figures["facts_section_tokens"]
+    out.append(
+        (
+            "7. facts-section tokens median / max; system message chars median",
+            f"{tokens['median']:.0f} / {tokens['max']}; {figures['system_prompt_chars_median']:.0f}",
+            "-",
+            f"<= {budget}; <= ~3,600",
+            _met(tokens["max"] <= budget and figures["system_prompt_chars_median"] <= 3600),
+        )
+    )
+    return out
