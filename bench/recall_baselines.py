@@ -106,3 +106,12 @@ def recall_by_kind(
             "facts_mean": round(statistics.fmean(r[2] for r in rows), 1),
         }
     return out
+
+
+def meets(rows: dict[str, Any], targets: dict[str, float]) -> bool:
+    """Whether one method's recall by kind meets the issue's targets."""
+    return (
+        rows["all"]["hit"] >= targets["hit"]
+        and rows.get("multi-hop", {}).get("hit", 0) >= targets["multi_hop_hit"]
+        and rows["all"]["full"] >= targets["full"]
+    )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench.recall_baselines import meets
+
 Row = tuple[str, str, str, str, str]
 _TARGET = ">= 90% hit, multi-hop >= 80%, >= 85% full"
 _METHODS = (
@@ -23,14 +25,6 @@ def _met(flag: bool) -> str:
     return "met" if flag else "**missed**"
 
 
-def _meets(rows: dict[str, Any], targets: dict[str, float]) -> bool:
-    return (
-        rows["all"]["hit"] >= targets["hit"]
-        and rows.get("multi-hop", {}).get("hit", 0) >= targets["multi_hop_hit"]
-        and rows["all"]["full"] >= targets["full"]
-    )
-
-
 def _rows(title: str, methods: dict[str, Any], targets: dict[str, float], budget: int) -> list[Row]:
     kinds = [kind for kind in methods["ours"] if kind != "all"] + ["all"]
     out: list[Row] = []
@@ -46,7 +40,7 @@ def _rows(title: str, methods: dict[str, Any], targets: dict[str, float], budget
                 cell + f" ({rows['all']['facts_mean']} facts)",
                 "-",
                 _TARGET if bot else "-",
-                _met(_meets(rows, targets)) if bot else "-",
+                _met(meets(rows, targets)) if bot else "-",
             )
         )
     return out
