@@ -107,5 +107,5 @@ def related(word: str, *, limit: int = 6) -> list[str]:
         if form in table:
             found = [other for other in table[form] if other != word][:limit]
             # An irregular form is another word to the stemmers (child / children): both.
-            return [form for other in found for form in (other, _IRREGULAR.get(other)) if form]
+            return [each for other in found for each in (other, _IRREGULAR.get(other)) if each]
     return []
