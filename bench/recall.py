@@ -51,6 +51,7 @@ from bench.recall_baselines import (
 )
 from bench.recall_data import Person, Question, dataset
 from bench.workload import DM_SOURCE
+from bot.broader_terms import TERMS, broader_terms
 from bot.facts import fact_line, memories_namespace
 from bot.memory import MemoryManager
 from bot.prompts import system_prompt
@@ -91,6 +92,7 @@ async def _ours(
                 value = {
                     "fact": text,
                     "topic": topic,
+                    TERMS: broader_terms(text),
                     "source": asdict(DM_SOURCE),
                     "saved_at": stamp,
                     "embedding": embed(text),

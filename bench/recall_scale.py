@@ -39,6 +39,7 @@ from bench.recall_data import (
     dataset,
 )
 from bench.workload import DM_SOURCE, word
+from bot.broader_terms import TERMS, broader_terms
 from bot.facts import memories_namespace
 from bot.gc_tuning import serving_gc
 from bot.memory import MemoryManager
@@ -84,13 +85,25 @@ def _rows(people: int, facts: int) -> Any:
             yield (
                 prefix,
                 f"{j:012x}",
-                {"fact": text, "topic": topic, "source": asdict(DM_SOURCE), "saved_at": stamp},
+                {
+                    "fact": text,
+                    "topic": topic,
+                    TERMS: broader_terms(text),
+                    "source": asdict(DM_SOURCE),
+                    "saved_at": stamp,
+                },
             )
+
+
+def _complete(people: int, facts: int) -> dict[str, Any]:
+    """What a finished build records: a database built before facts had broader terms
+    (`bot.broader_terms`) is built again."""
+    return {"people": people, "facts": facts, TERMS: True}
 
 
 async def _populate(storage: Storage, url: str, people: int, facts: int) -> float:
     done = await storage.store.aget(_META, "complete")
-    if done is not None and done.value == {"people": people, "facts": facts}:
+    if done is not None and done.value == _complete(people, facts):
         return 0.0
     started = time.perf_counter()
     if storage.kind == "postgres":
@@ -116,7 +129,7 @@ async def _populate(storage: Storage, url: str, people: int, facts: int) -> floa
         for n, (_, _, value) in enumerate(_rows(1, 100))
     ]
     await storage.store.abatch(small)
-    await storage.store.aput(_META, "complete", {"people": people, "facts": facts}, index=False)
+    await storage.store.aput(_META, "complete", _complete(people, facts), index=False)
     return time.perf_counter() - started
 
 

@@ -40,10 +40,13 @@ class FactIndex(Protocol):
         required: str | None = None,
         newest_first: bool = False,
         shared_only: bool = False,
+        broader: bool = True,
     ) -> list[IndexedFact]:
         """Facts under `prefix` matching any (or all) of `terms`, and `required` if given, best
         (or, cheaper, newest) first. Terms are plain words: query syntax in them is text.
-        `shared_only`: private facts are left out by the query itself (a shared thread)."""
+        `shared_only`: private facts are left out by the query itself (a shared thread).
+        `broader`: the facts' broader terms (`bot.broader_terms`) are matched too, not only
+        their words and topics."""
         ...
 
     async def recent(self, prefix: str, *, limit: int, shared_only: bool = False) -> list[IndexedFact]:

@@ -81,7 +81,7 @@ _EXCEPTIONS = {"children": "child", "people": "person", "men": "man", "women": "
 _IRREGULAR = {base: inflected for inflected, base in _EXCEPTIONS.items()}
 
 
-def _base_forms(word: str) -> list[str]:
+def base_forms(word: str) -> list[str]:
     """`word` and the dictionary forms it may be an inflection of (pets -> pet, moved -> move)."""
     forms = [word]
     if word in _EXCEPTIONS:
@@ -103,7 +103,7 @@ def _base_forms(word: str) -> list[str]:
 def related(word: str, *, limit: int = 6) -> list[str]:
     """Words related to `word` (synonyms, broader and narrower terms), most related first."""
     table = _related_table()
-    for form in _base_forms(word):
+    for form in base_forms(word):
         if form in table:
             found = [other for other in table[form] if other != word][:limit]
             # An irregular form is another word to the stemmers (child / children): both.

@@ -22,6 +22,7 @@ from langchain_core.embeddings import Embeddings
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.store.base import BaseStore, Item
 
+from bot.broader_terms import TERMS, broader_terms
 from bot.fact_index import FactIndex, IndexedFact
 from bot.fact_moves import all_items, prefix_of
 from bot.facts import Fact, Provenance, clean_fact_text, fact_from_indexed, fact_from_item, fact_line
@@ -151,6 +152,7 @@ class PersonFacts:
         value: dict[str, Any] = {
             "fact": text,
             "topic": topic[:60],
+            TERMS: broader_terms(text),
             "source": asdict(source),
             "saved_at": datetime.now(UTC).isoformat(),
             KEY: visibility,

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from bot.broader_terms import TERMS, with_terms
 from bot.fact_index import IndexedFact, clean_terms, parse_stamp, parse_value
 
 SCHEMA = [
@@ -28,15 +29,25 @@ SCHEMA = [
     r"""CREATE OR REPLACE FUNCTION bot_person_tsquery(person text, query tsquery) RETURNS tsquery
       LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS
       $$ SELECT regexp_replace(query::text, '(^|[ (!])''', '\1''' || person, 'g')::tsquery $$""",
-    # Earlier versions kept one lexicon for everyone (fact_tsv). Dropped before the column
-    # below is added, whose table rewrite then leaves none of its bytes behind.
+    # `weights` restricts every lexeme of `query` to those weights ('': any), e.g. 'obo':AC.
+    r"""CREATE OR REPLACE FUNCTION bot_tsquery_weights(query tsquery, weights text) RETURNS tsquery
+      LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS
+      $$ SELECT CASE WHEN weights = '' THEN query
+        ELSE regexp_replace(query::text, '(''(?:[^'']|'''')*'')', '\1:' || weights, 'g')::tsquery END $$""",
+    # Earlier versions kept one lexicon for everyone (fact_tsv), then no broader terms
+    # (fact_terms). Dropped (see `setup`) before the column below is added, whose table
+    # rewrite then leaves none of their bytes behind.
     "ALTER TABLE store DROP COLUMN IF EXISTS fact_tsv",
-    """ALTER TABLE store ADD COLUMN IF NOT EXISTS fact_terms tsvector GENERATED ALWAYS AS (
+    "ALTER TABLE store DROP COLUMN IF EXISTS fact_terms",
+    # The fact's words weigh most (A); its topic (C) and broader terms (D, bot.broader_terms)
+    # less: see the rank's weights in _SEARCH.
+    """ALTER TABLE store ADD COLUMN IF NOT EXISTS fact_lexemes tsvector GENERATED ALWAYS AS (
       CASE WHEN starts_with(prefix, 'memories.') THEN bot_person_tsvector(bot_person_key(prefix),
         setweight(to_tsvector('english'::regconfig, coalesce(value->>'fact', '')), 'A')
-        || setweight(to_tsvector('english'::regconfig, coalesce(value->>'topic', '')), 'C'))
+        || setweight(to_tsvector('english'::regconfig, coalesce(value->>'topic', '')), 'C')
+        || setweight(to_tsvector('english'::regconfig, coalesce(value->>'terms', '')), 'D'))
       END) STORED""",
-    "CREATE INDEX IF NOT EXISTS store_fact_terms_idx ON store USING gin (fact_terms)",
+    "CREATE INDEX IF NOT EXISTS store_fact_lexemes_idx ON store USING gin (fact_lexemes)",
     "CREATE INDEX IF NOT EXISTS store_prefix_updated_idx ON store (prefix, updated_at DESC)",
     # "Is this fact already known?" on every save, whatever words the parser sees in it.
     "CREATE INDEX IF NOT EXISTS store_fact_text_idx ON store (prefix, lower(value->>'fact'))",
@@ -47,17 +58,17 @@ SCHEMA = [
 _SHARED = "(NOT %(shared_only)s OR value->>'visibility' IS DISTINCT FROM 'private')"
 # websearch_to_tsquery never fails on any input; the terms are words joined by "or". Both
 # queries in the person's own lexicon (see above).
-_QUERIES = """bot_person_tsquery(bot_person_key(%(prefix)s),
-    websearch_to_tsquery('english'::regconfig, %(terms)s)) AS q,
+_QUERIES = """bot_person_tsquery(bot_person_key(%(prefix)s), bot_tsquery_weights(
+    websearch_to_tsquery('english'::regconfig, %(terms)s), %(weights)s)) AS q,
   bot_person_tsquery(bot_person_key(%(prefix)s),
     websearch_to_tsquery('english'::regconfig, %(required)s)) AS r"""
 _SEARCH = (
     """
-SELECT key, value, created_at, updated_at, ts_rank('{0.1, 0.3, 0.6, 1.0}', fact_terms, q) AS score
+SELECT key, value, created_at, updated_at, ts_rank('{0.3, 0.3, 0.6, 1.0}', fact_lexemes, q) AS score
 FROM store, """
     + _QUERIES
     + """
-WHERE numnode(q) > 0 AND prefix = %(prefix)s AND fact_terms @@ (q && r) AND """
+WHERE numnode(q) > 0 AND prefix = %(prefix)s AND fact_lexemes @@ (q && r) AND """
     + _SHARED
     + """
 ORDER BY score DESC, updated_at DESC LIMIT %(limit)s
@@ -70,13 +81,13 @@ NEWEST_WINDOW = 2000
 _NEWEST = (
     """
 SELECT key, value, created_at, updated_at, 0.0 AS score
-FROM (SELECT key, value, created_at, updated_at, fact_terms FROM store WHERE prefix = %(prefix)s
+FROM (SELECT key, value, created_at, updated_at, fact_lexemes FROM store WHERE prefix = %(prefix)s
       AND """
     + _SHARED
     + """ ORDER BY updated_at DESC LIMIT %(window)s) AS recent, """
     + _QUERIES
     + """
-WHERE numnode(q) > 0 AND fact_terms @@ (q && r)
+WHERE numnode(q) > 0 AND fact_lexemes @@ (q && r)
 ORDER BY updated_at DESC LIMIT %(limit)s
 """
 )
@@ -88,6 +99,22 @@ _RECENT = (
     "SELECT key, value, created_at, updated_at, 0.0 AS score FROM store WHERE prefix = %(prefix)s "
     f"AND {_SHARED} ORDER BY updated_at DESC LIMIT %(limit)s"
 )
+_HAS_CURRENT_COLUMN = (
+    "SELECT 1 AS found FROM pg_attribute WHERE attrelid = 'store'::regclass "
+    "AND attname = 'fact_lexemes' AND NOT attisdropped"
+)
+# Keyset pages over the store's primary key (prefix, key): facts without broader terms.
+_WITHOUT_TERMS = """
+SELECT prefix, key, value FROM store WHERE starts_with(prefix, 'memories.') AND NOT value ? 'terms'
+  AND (prefix, key) > (%(prefix)s, %(key)s)
+ORDER BY prefix, key LIMIT %(limit)s
+"""
+_SET_TERMS = """
+UPDATE store SET value = jsonb_set(value, '{terms}', to_jsonb(t.terms))
+FROM unnest(%(prefixes)s::text[], %(keys)s::text[], %(terms)s::text[]) AS t(prefix, key, terms)
+WHERE store.prefix = t.prefix AND store.key = t.key
+"""
+_BATCH = 2000
 _HAS_PRIVATE = (
     "SELECT 1 AS found FROM store WHERE prefix = %(prefix)s AND value->>'visibility' = 'private' LIMIT 1"
 )
@@ -107,9 +134,32 @@ class PostgresFactIndex:
         self.pool = pool
 
     async def setup(self, conn: Any) -> None:
-        """Add the column and indexes (call under the setup advisory lock)."""
+        """Add the column and indexes (call under the setup advisory lock). On the first start
+        after an upgrade, facts written before broader terms get theirs, in place, once the
+        old column is gone (so no index is written twice)."""
+        cursor = await conn.execute(_HAS_CURRENT_COLUMN)
+        upgrade = await cursor.fetchone() is None
         for statement in SCHEMA:
+            if upgrade and statement.startswith("ALTER TABLE store ADD COLUMN"):
+                await self._add_terms(conn)
             await conn.execute(statement)
+
+    async def _add_terms(self, conn: Any) -> None:
+        last = ("", "")
+        while True:
+            cursor = await conn.execute(_WITHOUT_TERMS, {"prefix": last[0], "key": last[1], "limit": _BATCH})
+            rows = await cursor.fetchall()
+            if not rows:
+                return
+            last = (str(rows[-1]["prefix"]), str(rows[-1]["key"]))
+            await conn.execute(
+                _SET_TERMS,
+                {
+                    "prefixes": [row["prefix"] for row in rows],
+                    "keys": [row["key"] for row in rows],
+                    "terms": [with_terms(parse_value(row["value"]))[TERMS] for row in rows],
+                },
+            )
 
     async def search(
         self,
@@ -121,6 +171,7 @@ class PostgresFactIndex:
         required: str | None = None,
         newest_first: bool = False,
         shared_only: bool = False,
+        broader: bool = True,
     ) -> list[IndexedFact]:
         terms = clean_terms(terms)
         if not terms or limit <= 0:
@@ -132,6 +183,7 @@ class PostgresFactIndex:
             "limit": limit,
             "window": NEWEST_WINDOW,
             "shared_only": shared_only,
+            "weights": "" if broader else "AC",  # D: the broader terms
         }
         return await self._rows(_NEWEST if newest_first else _SEARCH, params)
 

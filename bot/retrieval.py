@@ -128,7 +128,11 @@ class Retriever:
         index = self.index
         message_hits, related_hits, context_hits, recent, profile, embedding = await asyncio.gather(
             index.search(prefix, asked, limit=POOL, shared_only=shared_only),
-            index.search(prefix, expanded, limit=POOL, shared_only=shared_only) if expanded else _none(),
+            # Not against the facts' broader terms: related words of the message's words
+            # matched to broader terms of the facts' words drift two steps from the message.
+            index.search(prefix, expanded, limit=POOL, shared_only=shared_only, broader=False)
+            if expanded
+            else _none(),
             index.search(prefix, around, limit=POOL, shared_only=shared_only) if around else _none(),
             index.recent(prefix, limit=RECENT, shared_only=shared_only),
             index.search(

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from langgraph.store.base import BaseStore, Item
 
+from bot.broader_terms import TERMS
 from bot.fact_index import IndexedFact, clean_terms, utc
 from bot.lexicon import stem, stems
 from bot.visibility import PRIVATE, visibility_of
@@ -46,6 +47,7 @@ class ScanFactIndex:
         required: str | None = None,
         newest_first: bool = False,
         shared_only: bool = False,
+        broader: bool = True,
     ) -> list[IndexedFact]:
         wanted = {stem(term.lower()) for term in clean_terms(terms)}
         if not wanted or limit <= 0:
@@ -53,7 +55,9 @@ class ScanFactIndex:
         must = stems(required) if required else set()
         scored = []
         for item in await self._all(prefix, shared_only=shared_only):
-            have = stems(f"{item.value.get('fact', '')} {item.value.get('topic', '')}")
+            value = item.value
+            broader_terms = value.get(TERMS, "") if broader else ""
+            have = stems(f"{value.get('fact', '')} {value.get('topic', '')} {broader_terms}")
             common = len(wanted & have)
             if common and (not match_all or common == len(wanted)) and must <= have:
                 scored.append((common / (1 + len(have)) ** 0.5, item))

@@ -4,7 +4,8 @@ The tables are contentless (`content=''`): it holds the index only, never a seco
 the text. Triggers on LangGraph's `store` table keep it in step with every write, delete
 and `/forget`, whoever makes them. Each row also carries owner tokens (the hex of its
 namespace): one for every fact and one for its visibility, so a query is answered for one
-person, and in a shared thread for their shared facts only, by the index itself.
+person, and in a shared thread for their shared facts only, by the index itself. Beside the
+fact's words, its topic and broader terms (`bot.broader_terms`) are indexed, weighted lower.
 
 SQLite 3.40 has no FTS5 `secure-delete`: deleting an entry only adds a tombstone, and the
 old segment keeps the words. `after_erase` runs FTS5 `optimize`, which rewrites the index
@@ -18,7 +19,9 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 
 import aiosqlite
+import orjson
 
+from bot.broader_terms import with_terms
 from bot.fact_index import IndexedFact, clean_terms, parse_stamp, parse_value
 
 FTS = "store_fact_fts"
@@ -36,6 +39,7 @@ _OWNER = (
 ALL, PRIVATE_ONLY, SHARED_ONLY = "0", "1", "2"
 _FACT = "json_extract(CAST({row}.value AS TEXT), '$.fact')"
 _TOPIC = "json_extract(CAST({row}.value AS TEXT), '$.topic')"
+_TERMS = "json_extract(CAST({row}.value AS TEXT), '$.terms')"  # bot.broader_terms
 # Written the same in the index and the query, or SQLite does not use the index.
 _LOWER_FACT = "lower(json_extract(CAST(value AS TEXT), '$.fact'))"
 _IS_FACT = "substr({row}.prefix, 1, 9) = 'memories.'"
@@ -43,6 +47,10 @@ _SHARD = (
     "((unicode(substr({row}.prefix, -1)) + 7 * unicode(substr({row}.prefix, -2, 1))"
     " + 49 * unicode(substr({row}.prefix, -3, 1)) + length({row}.prefix)) % " + str(SHARDS) + ")"
 )
+COLUMNS = "owner, fact, topic, terms"
+# bm25() column weights: the fact's own words count most; its topic and broader terms
+# (bot.broader_terms) help a match but never outrank the words themselves.
+WEIGHTS = "0.0, 1.0, 0.3, 0.3"
 
 
 def shard(prefix: str) -> int:
@@ -55,7 +63,7 @@ def table(number: int) -> str:
 
 
 def _columns(row: str) -> str:
-    return ", ".join(part.format(row=row) for part in (_OWNER, _FACT, _TOPIC))
+    return ", ".join(part.format(row=row) for part in (_OWNER, _FACT, _TOPIC, _TERMS))
 
 
 def _when(row: str, number: int) -> str:
@@ -64,16 +72,16 @@ def _when(row: str, number: int) -> str:
 
 def _shard_schema(number: int) -> list[str]:
     fts = table(number)
-    delete = f"INSERT INTO {fts}({fts}, rowid, owner, fact, topic) VALUES ('delete', {{0}}.rowid, {{1}});"
-    insert = f"INSERT INTO {fts}(rowid, owner, fact, topic) VALUES ({{0}}.rowid, {{1}});"
+    delete = f"INSERT INTO {fts}({fts}, rowid, {COLUMNS}) VALUES ('delete', {{0}}.rowid, {{1}});"
+    insert = f"INSERT INTO {fts}(rowid, {COLUMNS}) VALUES ({{0}}.rowid, {{1}});"
     old, new = delete.format("old", _columns("old")), insert.format("new", _columns("new"))
     return [
         f"CREATE VIRTUAL TABLE IF NOT EXISTS {fts} USING fts5("
-        "owner, fact, topic, content='', tokenize='porter unicode61 remove_diacritics 2')",
+        f"{COLUMNS}, content='', tokenize='porter unicode61 remove_diacritics 2')",
         # The store writes with INSERT OR REPLACE, whose implicit delete fires no delete
         # trigger (recursive_triggers is off): the entry of a row being replaced goes first.
         f"""CREATE TRIGGER IF NOT EXISTS {fts}_replace BEFORE INSERT ON store WHEN {_when("new", number)} BEGIN
-          INSERT INTO {fts}({fts}, rowid, owner, fact, topic)
+          INSERT INTO {fts}({fts}, rowid, {COLUMNS})
             SELECT 'delete', old.rowid, {_columns("old")} FROM store AS old
             WHERE old.prefix = new.prefix AND old.key = new.key;
         END""",
@@ -97,7 +105,7 @@ SCHEMA = [
 
 def _backfill(number: int) -> str:
     return (
-        f"INSERT INTO {table(number)}(rowid, owner, fact, topic) SELECT rowid, {_columns('store')} "
+        f"INSERT INTO {table(number)}(rowid, {COLUMNS}) SELECT rowid, {_columns('store')} "
         f"FROM store WHERE {_when('store', number)}"
     )
 
@@ -109,11 +117,11 @@ def _drop(fts: str) -> list[str]:
     return [*(f"DROP TRIGGER IF EXISTS {fts}_{name}" for name in _TRIGGERS), f"DROP TABLE IF EXISTS {fts}"]
 
 
-# Earlier versions of this index: one table, then shards without visibility tokens. A
-# contentless table can only drop an entry given the values it was indexed with, so an
-# outdated index is dropped and built again, never fed by new triggers.
+# Earlier versions: one table; shards without visibility tokens; without broader terms. A
+# contentless table drops an entry only given the values it was indexed with, so an outdated
+# index is dropped and built again, never fed by new triggers.
 _OUTDATED = [*_drop(FTS), *(statement for number in range(SHARDS) for statement in _drop(table(number)))]
-_VERSION_MARK = "visibility"  # in the current triggers' SQL
+_VERSION_MARK = "'$.terms'"  # in the current triggers' SQL
 
 
 def owner_token(prefix: str, which: str = ALL) -> str:
@@ -133,17 +141,19 @@ def match_expression(
     match_all: bool,
     required: str | None = None,
     shared_only: bool = False,
+    broader: bool = True,
 ) -> str:
     joiner = " AND " if match_all else " OR "
     owner = owner_token(prefix, SHARED_ONLY if shared_only else ALL)
-    expression = f"owner : {quote(owner)} AND {{fact topic}} : ({joiner.join(map(quote, terms))})"
+    columns = "fact topic terms" if broader else "fact topic"
+    expression = f"owner : {quote(owner)} AND {{{columns}}} : ({joiner.join(map(quote, terms))})"
     return expression + (f" AND fact : {quote(required)}" if required else "")
 
 
 def search_sql(number: int, *, newest_first: bool = False) -> str:
     fts = table(number)
     # newest_first: no bm25 at all, and FTS5 stops after `limit` matches.
-    score, order = ("0.0", "rowid DESC") if newest_first else (f"bm25({fts}, 0.0, 1.0, 0.3)", "score")
+    score, order = ("0.0", "rowid DESC") if newest_first else (f"bm25({fts}, {WEIGHTS})", "score")
     return f"""
 SELECT s.key, s.value, s.created_at, s.updated_at, hit.score FROM (
   SELECT rowid, {score} AS score FROM {fts} WHERE {fts} MATCH ? ORDER BY {order} LIMIT ?
@@ -160,6 +170,11 @@ _RECENT = (
     "SELECT key, value, created_at, updated_at, 0.0 FROM store WHERE prefix = ? {shared} "
     "ORDER BY updated_at DESC, rowid DESC LIMIT ?"
 )
+_WITHOUT_TERMS = (
+    f"SELECT rowid, value FROM store WHERE rowid > ? AND {_IS_FACT.format(row='store')} "
+    f"AND {_TERMS.format(row='store')} IS NULL ORDER BY rowid LIMIT ?"
+)
+_BATCH = 2000
 _SHARED_ROW = "AND json_extract(CAST(value AS TEXT), '$.visibility') IS NOT 'private'"
 
 
@@ -195,11 +210,24 @@ class SqliteFactIndex:
             )
         )
         existed = bool(rows) and _VERSION_MARK in str(rows[0][0])
-        for statement in [*_OUTDATED, *SCHEMA] if not existed else SCHEMA:
+        if not existed:
+            for statement in _OUTDATED:
+                await self.conn.execute(statement)
+            await self._add_terms()  # before the triggers exist: no index entry churns
+        for statement in SCHEMA:
             await self.conn.execute(statement)
         if not existed:
             for number in range(SHARDS):
                 await self.conn.execute(_backfill(number))
+
+    async def _add_terms(self) -> None:
+        """Give facts written before broader terms existed their terms, in place: the row's
+        `updated_at` stays, so recency is unchanged."""
+        last = -1
+        while rows := list(await self.conn.execute_fetchall(_WITHOUT_TERMS, (last, _BATCH))):
+            last = int(rows[-1][0])
+            changed = [(orjson.dumps(with_terms(parse_value(raw))), rowid) for rowid, raw in rows]
+            await self.conn.executemany("UPDATE store SET value = ? WHERE rowid = ?", changed)
 
     async def _in_transaction(self, work: Callable[[], Awaitable[None]]) -> None:
         await self.conn.execute("BEGIN IMMEDIATE")
@@ -220,12 +248,13 @@ class SqliteFactIndex:
         required: str | None = None,
         newest_first: bool = False,
         shared_only: bool = False,
+        broader: bool = True,
     ) -> list[IndexedFact]:
         terms = clean_terms(terms)
         if not terms or limit <= 0:
             return []
         expression = match_expression(
-            prefix, terms, match_all=match_all, required=required, shared_only=shared_only
+            prefix, terms, match_all=match_all, required=required, shared_only=shared_only, broader=broader
         )
         sql = search_sql(shard(prefix), newest_first=newest_first)
         rows = await self.conn.execute_fetchall(sql, (expression, limit, prefix))

@@ -1,8 +1,9 @@
 """The Postgres index's per-person lexicon: every lexeme carries its person's key.
 
 What it must keep: matching and ranking exactly as the plain English vector and query
-give them, for any text and any terms; facts saved before the lexicon (the old shared
-`fact_tsv` column) are found after an upgrade, and the old column is gone.
+give them, for any text and any terms; facts saved by older releases (the shared
+`fact_tsv` column, then `fact_terms` without broader terms) are found after an upgrade, by
+their words and by their broader terms, and the old column is gone.
 """
 
 from __future__ import annotations
@@ -35,10 +36,18 @@ SELECT v.plain AS vector, bot_person_tsvector(%(key)s, v.plain) AS owned_vector,
        bot_person_tsvector('ffffffffffff', v.plain) @@ bot_person_tsquery(%(key)s, q.plain) AS other
 FROM v, q
 """
-# Old releases: one lexicon for everyone, the namespace's md5 as the first lexeme.
-_OLD_COLUMN = """ALTER TABLE store ADD COLUMN fact_tsv tsvector GENERATED ALWAYS AS (
+# Old releases: one lexicon for everyone, the namespace's md5 as the first lexeme; then one
+# per person, without broader terms.
+_OLD_COLUMNS = {
+    "fact_tsv": """ALTER TABLE store ADD COLUMN fact_tsv tsvector GENERATED ALWAYS AS (
   CASE WHEN starts_with(prefix, 'memories.') THEN to_tsvector('simple'::regconfig, md5(prefix))
-    || setweight(to_tsvector('english'::regconfig, coalesce(value->>'fact', '')), 'A') END) STORED"""
+    || setweight(to_tsvector('english'::regconfig, coalesce(value->>'fact', '')), 'A') END) STORED""",
+    "fact_terms": """ALTER TABLE store ADD COLUMN fact_terms tsvector GENERATED ALWAYS AS (
+  CASE WHEN starts_with(prefix, 'memories.') THEN bot_person_tsvector(bot_person_key(prefix),
+    setweight(to_tsvector('english'::regconfig, coalesce(value->>'fact', '')), 'A')
+    || setweight(to_tsvector('english'::regconfig, coalesce(value->>'topic', '')), 'C'))
+  END) STORED""",
+}
 
 
 @pytest.fixture
@@ -82,22 +91,28 @@ def test_the_persons_lexicon_matches_and_ranks_as_plain_english(
         assert other is False
 
 
-async def test_facts_saved_before_the_lexicon_are_found_after_the_upgrade(postgres_url: str) -> None:
+@pytest.mark.parametrize("old_column", sorted(_OLD_COLUMNS))
+async def test_facts_saved_by_older_releases_are_found_after_the_upgrade(
+    postgres_url: str, old_column: str
+) -> None:
     import psycopg
 
     url = parse_database_url(postgres_url)
     async with open_storage(url):
         pass  # today's tables
     async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as conn:
-        await conn.execute("ALTER TABLE store DROP COLUMN fact_terms")  # back to an old release...
-        await conn.execute(_OLD_COLUMN)
-        await conn.execute(  # ...which saved a fact
+        await conn.execute("ALTER TABLE store DROP COLUMN fact_lexemes")  # back to an old release...
+        await conn.execute(_OLD_COLUMNS[old_column])
+        await conn.execute(  # ...which saved a fact, without broader terms
             "INSERT INTO store (prefix, key, value) VALUES ('memories.console:ana', 'k1', %s)",
             ('{"fact": "User keeps bees on the roof", "topic": "Hobbies"}',),
         )
     async with open_storage(url) as storage:  # the upgrade
         [hit] = await storage.facts.search("memories.console:ana", ["bee", "hives"], limit=5)
         assert hit.value["fact"] == "User keeps bees on the roof"
+        assert "insect" in hit.value["terms"].split()  # given its broader terms in place...
+        [hit] = await storage.facts.search("memories.console:ana", ["insects"], limit=5)
+        assert hit.key == "k1"  # ...and found by them
         assert await storage.facts.search("memories.console:ben", ["bees"], limit=5) == []
         memories = MemoryManager(storage.store, storage.checkpointer, facts_index=storage.facts)
         await memories.save("console:ana", "User's hives are painted blue", "Hobbies", WHERE)
@@ -108,7 +123,7 @@ async def test_facts_saved_before_the_lexicon_are_found_after_the_upgrade(postgr
             "SELECT column_name FROM information_schema.columns WHERE table_name = 'store' "
             "AND column_name LIKE 'fact%%'"
         )
-        assert [row[0] for row in await cursor.fetchall()] == ["fact_terms"]
+        assert [row[0] for row in await cursor.fetchall()] == ["fact_lexemes"]
 
 
 async def test_every_pooled_connection_reads_ahead_for_bitmap_scans(postgres_url: str) -> None:
