@@ -133,3 +133,28 @@ async def test_every_pooled_connection_reads_ahead_for_bitmap_scans(postgres_url
             cursor = await conn.execute("SHOW effective_io_concurrency")
             row = await cursor.fetchone()
         assert int(row["effective_io_concurrency"]) == IO_CONCURRENCY > 1
+
+
+_WEIGHTED = """
+WITH q AS (SELECT websearch_to_tsquery('english', %(terms)s) AS plain)
+SELECT numnode(q.plain) AS nodes,
+       setweight(to_tsvector('english', %(fact)s), 'A') @@ q.plain AS matched,
+       setweight(to_tsvector('english', %(fact)s), 'A') @@ bot_tsquery_weights(q.plain, 'AC') AS as_words,
+       setweight(to_tsvector('english', %(fact)s), 'D') @@ bot_tsquery_weights(q.plain, 'AC') AS as_terms
+FROM q
+"""
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(fact=words, terms=st.lists(words, min_size=1, max_size=5), match_all=st.booleans())
+def test_a_query_kept_to_the_facts_own_words_never_matches_broader_terms(
+    lexicon_db: Any, fact: str, terms: list[str], match_all: bool
+) -> None:
+    # Any terms (quotes, syntax, other scripts) give a valid query: the same matches on the
+    # fact's words (weight A), none on its broader terms (weight D).
+    query = websearch_text(terms, match_all=match_all)
+    sentence = " ".join([*terms, fact])
+    row = lexicon_db.execute(_WEIGHTED, {"fact": sentence, "terms": query}).fetchone()
+    nodes, matched, as_words, as_terms = row
+    assert as_words == matched
+    assert as_terms is False or not nodes
