@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
+from bot.broader_terms import TERMS, broader_terms
 from bot.memory import Provenance
 from bot.messages import IncomingMessage
 
@@ -49,7 +50,7 @@ DM_SOURCE = Provenance(platform="console", thread_id="console:dm:bench", is_dire
 def fact_value(index: int) -> dict[str, Any]:
     """The stored value `MemoryManager.save` writes for the index-th fact."""
     text, topic = fact(index)
-    return {"fact": text, "topic": topic, "source": asdict(DM_SOURCE)}
+    return {"fact": text, "topic": topic, TERMS: broader_terms(text), "source": asdict(DM_SOURCE)}
 
 
 def direct_message(person: int, text: str) -> IncomingMessage:
