@@ -115,3 +115,9 @@ def meets(rows: dict[str, Any], targets: dict[str, float]) -> bool:
         and rows.get("multi-hop", {}).get("hit", 0) >= targets["multi_hop_hit"]
         and rows["all"]["full"] >= targets["full"]
     )
+
+
+def embeddings_do_as_well(methods: dict[str, Any]) -> bool:
+    """With an embedding model configured, the bot finds at least what it finds without."""
+    plain, embed = methods["ours"]["all"], methods["ours_embed"]["all"]
+    return bool(embed["hit"] >= plain["hit"] and embed["full"] >= plain["full"])

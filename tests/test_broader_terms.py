@@ -2,7 +2,8 @@
 
 The table's lookups (case, inflections, pairs), then on SQLite and on Postgres: a question
 in general words finds the specific fact, the related-words list does not drift through
-them, facts saved before terms existed get theirs on upgrade, bad input never errors.
+them, facts saved before terms existed get theirs on upgrade, bad input never errors, and a
+forgotten fact's terms leave no bytes on disk.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from bot.broader_terms import MAX_TERMS, TERMS, broader_terms
 from bot.memory import MemoryManager, Provenance
 from bot.storage import Storage, open_storage
 from config.settings import parse_database_url
+from tests.reliability.conftest import sqlite_bytes
 
 WHERE = Provenance(platform="console", thread_id="console:dm:t", is_direct=True)
 ANA = "console:ana"
@@ -143,3 +145,17 @@ async def test_facts_saved_before_broader_terms_get_them_on_upgrade(tmp_path: Pa
     rows = [row for row in rows if row[0] in before]
     assert all(TERMS in orjson.loads(value) for _, _, value in rows)
     assert {key: updated for key, updated, _ in rows} == before  # recency untouched
+
+
+async def test_a_forgotten_facts_broader_terms_leave_no_bytes_behind(tmp_path: Path) -> None:
+    db = tmp_path / "bot.db"
+    async with open_storage(parse_database_url(f"sqlite:///{db}")) as storage:
+        memories = MemoryManager(
+            storage.store, storage.checkpointer, facts_index=storage.facts, after_erase=storage.purge
+        )
+        await memories.save(ANA, "User keeps an axolotl in the kitchen", "Pets", WHERE)
+        await memories.save("console:ben", "User drinks green tea", "Food", WHERE)
+        assert b"salamander" in sqlite_bytes(db)  # in the value and in the index: the check can fail
+        assert await memories.forget(ANA) == 1
+        assert b"salamander" not in sqlite_bytes(db)
+        assert await storage.facts.search("memories.console:ana", ["salamander"], limit=5) == []
