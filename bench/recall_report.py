@@ -49,24 +49,28 @@ def _rows(title: str, methods: dict[str, Any], targets: dict[str, float], budget
     return out
 
 
+HELD_OUT = {"holdout": "held-out dataset", "holdout2": "second held-out dataset"}
+
+
+def _prompt_row(title: str, figures: dict[str, Any], budget: int) -> Row:
+    tokens, chars = figures["facts_section_tokens"], figures["system_prompt_chars_median"]
+    return (
+        f"7. {title}facts-section tokens median / max; system message chars median",
+        f"{tokens['median']:.0f} / {tokens['max']}; {chars:.0f}",
+        "-",
+        f"<= {budget}; <= ~3,600",
+        _met(tokens["max"] <= budget and chars <= 3600),
+    )
+
+
 def report_rows(figures: dict[str, Any]) -> list[Row]:
     budget, targets = figures["token_budget"], figures["targets"]
     out = _rows("recall hit/full by kind", figures["methods"], targets, budget)
-    held = figures["holdout"]
-    out += _rows(
-        f"held-out dataset ({held['questions']:,} questions), recall hit/full",
-        held["methods"],
-        targets,
-        budget,
-    )
-    tokens = figures["facts_section_tokens"]
-    out.append(
-        (
-            "7. facts-section tokens median / max; system message chars median",
-            f"{tokens['median']:.0f} / {tokens['max']}; {figures['system_prompt_chars_median']:.0f}",
-            "-",
-            f"<= {budget}; <= ~3,600",
-            _met(tokens["max"] <= budget and figures["system_prompt_chars_median"] <= 3600),
+    out.append(_prompt_row("", figures, budget))
+    for key, title in HELD_OUT.items():
+        held = figures[key]
+        out += _rows(
+            f"{title} ({held['questions']:,} questions), recall hit/full", held["methods"], targets, budget
         )
-    )
+        out.append(_prompt_row(f"{title}: ", held, budget))
     return out

@@ -12,12 +12,14 @@ with 10,000 facts, beside one for a person with 100.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
 import time
 import tracemalloc
 from dataclasses import asdict
+from importlib import resources
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -39,7 +41,7 @@ from bench.recall_data import (
     dataset,
 )
 from bench.workload import DM_SOURCE, word
-from bot.broader_terms import TERMS, broader_terms
+from bot.broader_terms import MAX_TERMS, TERMS, broader_terms
 from bot.facts import memories_namespace
 from bot.gc_tuning import serving_gc
 from bot.memory import MemoryManager
@@ -96,9 +98,14 @@ def _rows(people: int, facts: int) -> Any:
 
 
 def _complete(people: int, facts: int) -> dict[str, Any]:
-    """What a finished build records: a database built before facts had broader terms
-    (`bot.broader_terms`) is built again."""
-    return {"people": people, "facts": facts, TERMS: True}
+    """What a finished build records: a database built before facts had these broader terms
+    (`bot.broader_terms`, whose table may change) is built again."""
+    return {"people": people, "facts": facts, TERMS: _table_digest()}
+
+
+def _table_digest() -> str:
+    table = resources.files("bot").joinpath("data/broader_words.tsv.gz").read_bytes()
+    return hashlib.sha1(table + str(MAX_TERMS).encode()).hexdigest()[:12]
 
 
 async def _populate(storage: Storage, url: str, people: int, facts: int) -> float:
@@ -115,6 +122,9 @@ async def _populate(storage: Storage, url: str, people: int, facts: int) -> floa
             async with cursor.copy("COPY store (prefix, key, value) FROM STDIN") as copy:
                 for prefix, key, value in _rows(people, facts):
                     await copy.write_row((prefix, key, json.dumps(value)))
+            # What autovacuum does soon after a load this size, done now so it does not run
+            # during the measurement: statistics, the visibility map, GIN's pending list.
+            await conn.execute("VACUUM ANALYZE store")
     else:
         ops: list[PutOp] = []
         for prefix, key, value in _rows(people, facts):
@@ -213,11 +223,13 @@ async def run(*, quick: bool, workdir: Path, results: Path) -> Figures:
     people, facts, samples = (5, 200, 50) if quick else (100, 10_000, 1000)
     folder = workdir if quick else results
     folder.mkdir(parents=True, exist_ok=True)
-    rows: dict[str, Any] = {
-        "sqlite": await _on(
-            f"sqlite:///{folder / f'recall_scale_{people}x{facts}.db'}", people, facts, samples
-        )
-    }
+    # A file per table version: one built again in place would measure an index full of the
+    # old version's deleted entries, not one a deployment grows.
+    name = f"recall_scale_{people}x{facts}_{_table_digest()}.db"
+    for stale in folder.glob(f"recall_scale_{people}x{facts}*.db*"):
+        if not stale.name.startswith(name):
+            stale.unlink()
+    rows: dict[str, Any] = {"sqlite": await _on(f"sqlite:///{folder / name}", people, facts, samples)}
     postgres = _postgres_url(fresh=quick)
     if postgres is None:
         rows["postgres"] = {

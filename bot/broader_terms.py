@@ -25,7 +25,7 @@ from typing import Any
 
 from bot.lexicon import STOPWORDS, base_forms
 
-MAX_TERMS = 64  # per fact
+MAX_TERMS = 16  # per fact
 _TOKEN = re.compile(r"[A-Za-z]+")
 
 

@@ -16,6 +16,9 @@ import orjson
 
 # Terms per query: a long message does not make an unbounded query.
 MAX_TERMS = 48
+# What of a fact a search matches: its words (text and topic), its broader terms
+# (`bot.broader_terms`), or both.
+WORDS, BROADER, BOTH = "words", "broader", "both"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -40,13 +43,12 @@ class FactIndex(Protocol):
         required: str | None = None,
         newest_first: bool = False,
         shared_only: bool = False,
-        broader: bool = True,
+        fields: str = BOTH,
     ) -> list[IndexedFact]:
         """Facts under `prefix` matching any (or all) of `terms`, and `required` if given, best
         (or, cheaper, newest) first. Terms are plain words: query syntax in them is text.
         `shared_only`: private facts are left out by the query itself (a shared thread).
-        `broader`: the facts' broader terms (`bot.broader_terms`) are matched too, not only
-        their words and topics."""
+        `fields`: `WORDS`, `BROADER` or `BOTH` (see above); `required` is always a word."""
         ...
 
     async def recent(self, prefix: str, *, limit: int, shared_only: bool = False) -> list[IndexedFact]:

@@ -1,8 +1,10 @@
-"""Postgres full-text index of the facts: a generated tsvector column on the store's table.
+"""Postgres full-text index of the facts: generated tsvector columns on the store's table.
 
-The column is computed by Postgres from the row itself (`to_tsvector('english', ...)`), so
-it is written, replaced and deleted with the fact, whoever writes it, and a GIN index
-serves queries. Every lexeme carries its person's key in front (`bot_person_key`: 12 hex
+The columns are computed by Postgres from the row itself (`to_tsvector('english', ...)`), so
+they are written, replaced and deleted with the fact, whoever writes it, and GIN indexes
+serve queries: `fact_terms` holds the fact's words and topic, `fact_broader` its broader
+terms (`bot.broader_terms`), apart so that a search of the words alone never touches rows
+only the terms match. Every lexeme carries its person's key in front (`bot_person_key`: 12 hex
 digits of the namespace's md5): "boston" in Ana's facts is another index entry than
 "boston" in Ben's. A query for one person reads only that person's posting lists, as long
 as their own matches, not the whole database's: in a database of a million facts a common
@@ -16,7 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot.broader_terms import TERMS, with_terms
-from bot.fact_index import IndexedFact, clean_terms, parse_stamp, parse_value
+from bot.fact_index import BOTH, BROADER, WORDS, IndexedFact, clean_terms, parse_stamp, parse_value
 
 SCHEMA = [
     """CREATE OR REPLACE FUNCTION bot_person_key(prefix text) RETURNS text
@@ -29,25 +31,23 @@ SCHEMA = [
     r"""CREATE OR REPLACE FUNCTION bot_person_tsquery(person text, query tsquery) RETURNS tsquery
       LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS
       $$ SELECT regexp_replace(query::text, '(^|[ (!])''', '\1''' || person, 'g')::tsquery $$""",
-    # `weights` restricts every lexeme of `query` to those weights ('': any), e.g. 'obo':AC.
-    r"""CREATE OR REPLACE FUNCTION bot_tsquery_weights(query tsquery, weights text) RETURNS tsquery
-      LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS
-      $$ SELECT CASE WHEN weights = '' THEN query
-        ELSE regexp_replace(query::text, '(''(?:[^'']|'''')*'')', '\1:' || weights, 'g')::tsquery END $$""",
-    # Earlier versions kept one lexicon for everyone (fact_tsv), then no broader terms
-    # (fact_terms). Dropped (see `setup`) before the column below is added, whose table
-    # rewrite then leaves none of their bytes behind.
+    # Earlier versions kept one lexicon for everyone (fact_tsv). Dropped before the columns
+    # below are added, whose table rewrite then leaves none of its bytes behind.
     "ALTER TABLE store DROP COLUMN IF EXISTS fact_tsv",
-    "ALTER TABLE store DROP COLUMN IF EXISTS fact_terms",
-    # The fact's words weigh most (A); its topic (C) and broader terms (D, bot.broader_terms)
-    # less: see the rank's weights in _SEARCH.
-    """ALTER TABLE store ADD COLUMN IF NOT EXISTS fact_lexemes tsvector GENERATED ALWAYS AS (
+    # The fact's own words (A) and topic (C)...
+    """ALTER TABLE store ADD COLUMN IF NOT EXISTS fact_terms tsvector GENERATED ALWAYS AS (
       CASE WHEN starts_with(prefix, 'memories.') THEN bot_person_tsvector(bot_person_key(prefix),
         setweight(to_tsvector('english'::regconfig, coalesce(value->>'fact', '')), 'A')
-        || setweight(to_tsvector('english'::regconfig, coalesce(value->>'topic', '')), 'C')
-        || setweight(to_tsvector('english'::regconfig, coalesce(value->>'terms', '')), 'D'))
+        || setweight(to_tsvector('english'::regconfig, coalesce(value->>'topic', '')), 'C'))
       END) STORED""",
-    "CREATE INDEX IF NOT EXISTS store_fact_lexemes_idx ON store USING gin (fact_lexemes)",
+    # ...and apart, its broader terms (D, bot.broader_terms): a search of the words alone never
+    # walks, nor rechecks, the rows that only the terms match.
+    """ALTER TABLE store ADD COLUMN IF NOT EXISTS fact_broader tsvector GENERATED ALWAYS AS (
+      CASE WHEN starts_with(prefix, 'memories.') THEN bot_person_tsvector(bot_person_key(prefix),
+        setweight(to_tsvector('english'::regconfig, coalesce(value->>'terms', '')), 'D'))
+      END) STORED""",
+    "CREATE INDEX IF NOT EXISTS store_fact_terms_idx ON store USING gin (fact_terms)",
+    "CREATE INDEX IF NOT EXISTS store_fact_broader_idx ON store USING gin (fact_broader)",
     "CREATE INDEX IF NOT EXISTS store_prefix_updated_idx ON store (prefix, updated_at DESC)",
     # "Is this fact already known?" on every save, whatever words the parser sees in it.
     "CREATE INDEX IF NOT EXISTS store_fact_text_idx ON store (prefix, lower(value->>'fact'))",
@@ -58,39 +58,57 @@ SCHEMA = [
 _SHARED = "(NOT %(shared_only)s OR value->>'visibility' IS DISTINCT FROM 'private')"
 # websearch_to_tsquery never fails on any input; the terms are words joined by "or". Both
 # queries in the person's own lexicon (see above).
-_QUERIES = """bot_person_tsquery(bot_person_key(%(prefix)s), bot_tsquery_weights(
-    websearch_to_tsquery('english'::regconfig, %(terms)s), %(weights)s)) AS q,
+_QUERIES = """bot_person_tsquery(bot_person_key(%(prefix)s),
+    websearch_to_tsquery('english'::regconfig, %(terms)s)) AS q,
   bot_person_tsquery(bot_person_key(%(prefix)s),
     websearch_to_tsquery('english'::regconfig, %(required)s)) AS r"""
-_SEARCH = (
-    """
-SELECT key, value, created_at, updated_at, ts_rank('{0.3, 0.3, 0.6, 1.0}', fact_lexemes, q) AS score
-FROM store, """
-    + _QUERIES
-    + """
-WHERE numnode(q) > 0 AND prefix = %(prefix)s AND fact_lexemes @@ (q && r) AND """
-    + _SHARED
-    + """
+_WEIGHTS = "'{0.3, 0.3, 0.6, 1.0}'"  # D (broader terms), C (topic), B, A (the fact's words)
+_RANK = {
+    WORDS: f"ts_rank({_WEIGHTS}, fact_terms, q)",
+    BROADER: f"ts_rank({_WEIGHTS}, fact_broader, q)",
+    BOTH: f"ts_rank({_WEIGHTS}, fact_terms, q) + ts_rank({_WEIGHTS}, fact_broader, q)",
+}
+
+
+def _match(fields: str, required: bool) -> str:
+    """The rows matching q in `fields`, and the required word r (always a word) if any."""
+    words = "fact_terms @@ (q && r)" if required else "fact_terms @@ q"
+    broader = "fact_broader @@ q" + (" AND fact_terms @@ r" if required else "")
+    return {WORDS: words, BROADER: broader, BOTH: f"({words} OR {broader})"}[fields]
+
+
+def _search(fields: str, required: bool) -> str:
+    return f"""
+SELECT key, value, created_at, updated_at, {_RANK[fields]} AS score
+FROM store, {_QUERIES}
+WHERE numnode(q) > 0 AND prefix = %(prefix)s AND {_match(fields, required)} AND {_SHARED}
 ORDER BY score DESC, updated_at DESC LIMIT %(limit)s
 """
-)
+
+
 # Newest first: walk the person's facts from the newest (the (prefix, updated_at) index) and stop
 # at `limit` matches, within the newest NEWEST_WINDOW; no ranking, and no fetching of every
 # match to sort it (a word like "user" matches nearly every fact).
 NEWEST_WINDOW = 2000
-_NEWEST = (
-    """
+
+
+def _newest(fields: str, required: bool) -> str:
+    return f"""
 SELECT key, value, created_at, updated_at, 0.0 AS score
-FROM (SELECT key, value, created_at, updated_at, fact_lexemes FROM store WHERE prefix = %(prefix)s
-      AND """
-    + _SHARED
-    + """ ORDER BY updated_at DESC LIMIT %(window)s) AS recent, """
-    + _QUERIES
-    + """
-WHERE numnode(q) > 0 AND fact_lexemes @@ (q && r)
+FROM (SELECT key, value, created_at, updated_at, fact_terms, fact_broader FROM store
+      WHERE prefix = %(prefix)s AND {_SHARED} ORDER BY updated_at DESC LIMIT %(window)s) AS recent,
+  {_QUERIES}
+WHERE numnode(q) > 0 AND {_match(fields, required)}
 ORDER BY updated_at DESC LIMIT %(limit)s
 """
-)
+
+
+_SQL = {
+    (newest, fields, required): (_newest if newest else _search)(fields, required)
+    for newest in (False, True)
+    for fields in (WORDS, BROADER, BOTH)
+    for required in (False, True)
+}
 _SAME_TEXT = (
     "SELECT key, value, created_at, updated_at, 0.0 AS score FROM store "
     "WHERE prefix = %(prefix)s AND lower(value->>'fact') = lower(%(text)s) LIMIT 20"
@@ -101,7 +119,7 @@ _RECENT = (
 )
 _HAS_CURRENT_COLUMN = (
     "SELECT 1 AS found FROM pg_attribute WHERE attrelid = 'store'::regclass "
-    "AND attname = 'fact_lexemes' AND NOT attisdropped"
+    "AND attname = 'fact_broader' AND NOT attisdropped"
 )
 # Keyset pages over the store's primary key (prefix, key): facts without broader terms.
 _WITHOUT_TERMS = """
@@ -171,7 +189,7 @@ class PostgresFactIndex:
         required: str | None = None,
         newest_first: bool = False,
         shared_only: bool = False,
-        broader: bool = True,
+        fields: str = BOTH,
     ) -> list[IndexedFact]:
         terms = clean_terms(terms)
         if not terms or limit <= 0:
@@ -183,9 +201,8 @@ class PostgresFactIndex:
             "limit": limit,
             "window": NEWEST_WINDOW,
             "shared_only": shared_only,
-            "weights": "" if broader else "AC",  # D: the broader terms
         }
-        return await self._rows(_NEWEST if newest_first else _SEARCH, params)
+        return await self._rows(_SQL[(newest_first, fields, bool(required))], params)
 
     async def recent(self, prefix: str, *, limit: int, shared_only: bool = False) -> list[IndexedFact]:
         return await self._rows(_RECENT, {"prefix": prefix, "limit": limit, "shared_only": shared_only})

@@ -11,7 +11,8 @@ Every list comes from the database's full-text index or its recency index, each 
   facts that share no word with the question). Not their topic: a person's facts share a
   handful of topics, so the topic word matches most of them and costs a large read for
   little;
-- the newest facts; a small profile (name, home, work), always offered;
+- the newest facts (at most `ONLY_RECENT` of those no query found: they are context, and
+  would otherwise fill the budget); a small profile (name, home, work), always offered;
 - with embeddings, the candidates above re-ranked by similarity to the message.
 
 The lists are fused by weighted reciprocal rank, near-duplicates dropped, and the best
@@ -28,7 +29,7 @@ from dataclasses import dataclass
 
 from langchain_core.embeddings import Embeddings
 
-from bot.fact_index import FactIndex, IndexedFact
+from bot.fact_index import WORDS, FactIndex, IndexedFact
 from bot.lexicon import related, stem, stems, words
 from bot.ranking import cosine, fuse, pack
 
@@ -41,6 +42,9 @@ PROFILE_TERMS = ("name", "live", "lives", "home", "work", "works", "job")
 PROFILE_SUBJECT = "user"  # the model writes facts about the person as "User ..." (bot.prompts)
 PROFILE_POOL = 12
 SEEDS = 5  # first hits whose neighbours are looked up
+# Facts found by no query, only by recency, take at most this many places: context, not
+# evidence (a question that matches nothing still sees the newest facts).
+ONLY_RECENT = 10
 # Fusion weights, chosen once from what each list is (not fitted to a dataset).
 WEIGHTS = {
     "message": 1.0,
@@ -126,14 +130,17 @@ class Retriever:
         recent_turns = " ".join(turn[-500:] for turn in query.context)
         around = [w for w in dict.fromkeys(words(recent_turns)) if w not in asked]
         index = self.index
+        # Only the message's own words meet the facts' broader terms: related words would
+        # drift two steps from the message, and the recent turns, neighbours and profile look
+        # for what facts say, not what they are about.
         message_hits, related_hits, context_hits, recent, profile, embedding = await asyncio.gather(
             index.search(prefix, asked, limit=POOL, shared_only=shared_only),
-            # Not against the facts' broader terms: related words of the message's words
-            # matched to broader terms of the facts' words drift two steps from the message.
-            index.search(prefix, expanded, limit=POOL, shared_only=shared_only, broader=False)
+            index.search(prefix, expanded, limit=POOL, shared_only=shared_only, fields=WORDS)
             if expanded
             else _none(),
-            index.search(prefix, around, limit=POOL, shared_only=shared_only) if around else _none(),
+            index.search(prefix, around, limit=POOL, shared_only=shared_only, fields=WORDS)
+            if around
+            else _none(),
             index.recent(prefix, limit=RECENT, shared_only=shared_only),
             index.search(
                 prefix,
@@ -142,6 +149,7 @@ class Retriever:
                 required=PROFILE_SUBJECT,
                 newest_first=True,
                 shared_only=shared_only,
+                fields=WORDS,
             ),
             self._embed(query.message),
         )
@@ -156,7 +164,9 @@ class Retriever:
         first = fuse({name: lists[name] for name in ("message", "related", "conversation")}, WEIGHTS)
         neighbours = neighbour_terms(first[:SEEDS], {w.lower() for w in asked})
         if neighbours:
-            lists["neighbours"] = await index.search(prefix, neighbours, limit=POOL, shared_only=shared_only)
+            lists["neighbours"] = await index.search(
+                prefix, neighbours, limit=POOL, shared_only=shared_only, fields=WORDS
+            )
         if embedding is not None:
             pool = {hit.key: hit for hits in lists.values() for hit in hits}
             scored = [
@@ -169,13 +179,27 @@ class Retriever:
             ]
         fused = fuse(lists, WEIGHTS)
         return pack(
-            fused,
+            _fewer_only_recent(fused, lists),
             keep={hit.key for hit in profile},
             limit=limit,
             token_budget=token_budget,
             cost=cost,
             words_of=lambda hit: stems(str(hit.value.get("fact", ""))),
         )
+
+
+def _fewer_only_recent(fused: list[IndexedFact], lists: dict[str, list[IndexedFact]]) -> list[IndexedFact]:
+    """`fused` with at most `ONLY_RECENT` of the facts that no query found, only recency: they
+    are context, not evidence, and would otherwise fill whatever budget the queries left."""
+    found = {hit.key for name, hits in lists.items() if name != "recent" for hit in hits}
+    kept, only_recent = [], 0
+    for hit in fused:
+        if hit.key not in found:
+            only_recent += 1
+            if only_recent > ONLY_RECENT:
+                continue
+        kept.append(hit)
+    return kept
 
 
 async def _none() -> list[IndexedFact]:

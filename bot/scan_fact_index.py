@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from langgraph.store.base import BaseStore, Item
 
 from bot.broader_terms import TERMS
-from bot.fact_index import IndexedFact, clean_terms, utc
+from bot.fact_index import BOTH, BROADER, WORDS, IndexedFact, clean_terms, utc
 from bot.lexicon import stem, stems
 from bot.visibility import PRIVATE, visibility_of
 
@@ -47,7 +47,7 @@ class ScanFactIndex:
         required: str | None = None,
         newest_first: bool = False,
         shared_only: bool = False,
-        broader: bool = True,
+        fields: str = BOTH,
     ) -> list[IndexedFact]:
         wanted = {stem(term.lower()) for term in clean_terms(terms)}
         if not wanted or limit <= 0:
@@ -56,10 +56,14 @@ class ScanFactIndex:
         scored = []
         for item in await self._all(prefix, shared_only=shared_only):
             value = item.value
-            broader_terms = value.get(TERMS, "") if broader else ""
-            have = stems(f"{value.get('fact', '')} {value.get('topic', '')} {broader_terms}")
+            own = stems(f"{value.get('fact', '')} {value.get('topic', '')}")
+            have = {
+                WORDS: own,
+                BROADER: stems(value.get(TERMS, "")),
+                BOTH: own | stems(value.get(TERMS, "")),
+            }[fields]
             common = len(wanted & have)
-            if common and (not match_all or common == len(wanted)) and must <= have:
+            if common and (not match_all or common == len(wanted)) and must <= own:
                 scored.append((common / (1 + len(have)) ** 0.5, item))
         scored.sort(key=lambda pair: pair[1].updated_at if newest_first else pair[0], reverse=True)
         return [_indexed(item, score) for score, item in scored[:limit]]

@@ -22,7 +22,7 @@ import aiosqlite
 import orjson
 
 from bot.broader_terms import with_terms
-from bot.fact_index import IndexedFact, clean_terms, parse_stamp, parse_value
+from bot.fact_index import BOTH, BROADER, WORDS, IndexedFact, clean_terms, parse_stamp, parse_value
 
 FTS = "store_fact_fts"
 # The index is split by person into this many FTS5 tables. FTS5's bm25() counts, for every
@@ -141,11 +141,11 @@ def match_expression(
     match_all: bool,
     required: str | None = None,
     shared_only: bool = False,
-    broader: bool = True,
+    fields: str = BOTH,
 ) -> str:
     joiner = " AND " if match_all else " OR "
     owner = owner_token(prefix, SHARED_ONLY if shared_only else ALL)
-    columns = "fact topic terms" if broader else "fact topic"
+    columns = {WORDS: "fact topic", BROADER: "terms", BOTH: "fact topic terms"}[fields]
     expression = f"owner : {quote(owner)} AND {{{columns}}} : ({joiner.join(map(quote, terms))})"
     return expression + (f" AND fact : {quote(required)}" if required else "")
 
@@ -248,13 +248,13 @@ class SqliteFactIndex:
         required: str | None = None,
         newest_first: bool = False,
         shared_only: bool = False,
-        broader: bool = True,
+        fields: str = BOTH,
     ) -> list[IndexedFact]:
         terms = clean_terms(terms)
         if not terms or limit <= 0:
             return []
         expression = match_expression(
-            prefix, terms, match_all=match_all, required=required, shared_only=shared_only, broader=broader
+            prefix, terms, match_all=match_all, required=required, shared_only=shared_only, fields=fields
         )
         sql = search_sql(shard(prefix), newest_first=newest_first)
         rows = await self.conn.execute_fetchall(sql, (expression, limit, prefix))

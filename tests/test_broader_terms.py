@@ -16,6 +16,7 @@ import orjson
 import pytest
 
 from bot.broader_terms import MAX_TERMS, TERMS, broader_terms
+from bot.fact_index import WORDS
 from bot.memory import MemoryManager, Provenance
 from bot.storage import Storage, open_storage
 from config.settings import parse_database_url
@@ -118,7 +119,7 @@ async def test_related_words_of_the_message_are_not_matched_to_broader_terms(sto
     memories = manager(storage)
     for text in [*FILLER, "User plays the oboe"]:
         await memories.save(ANA, text, "General", WHERE)
-    found = await storage.facts.search("memories.console:ana", ["device"], limit=5, broader=False)
+    found = await storage.facts.search("memories.console:ana", ["device"], limit=5, fields=WORDS)
     assert found == []
     assert len(await storage.facts.search("memories.console:ana", ["device"], limit=5)) == 5
     assert await texts(memories, "which instrument, the oboe?", limit=1) == ["User plays the oboe"]

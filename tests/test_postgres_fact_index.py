@@ -1,9 +1,9 @@
 """The Postgres index's per-person lexicon: every lexeme carries its person's key.
 
 What it must keep: matching and ranking exactly as the plain English vector and query
-give them, for any text and any terms; facts saved by older releases (the shared
-`fact_tsv` column, then `fact_terms` without broader terms) are found after an upgrade, by
-their words and by their broader terms, and the old column is gone.
+give them, for any text and any terms; facts saved by older releases (the shared `fact_tsv`
+column; then `fact_terms` alone, without broader terms) are found after an upgrade, by their
+words and by their broader terms, and the shared column is gone.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bot.fact_index import BROADER, WORDS
 from bot.memory import MemoryManager, Provenance
-from bot.postgres_fact_index import websearch_text
+from bot.postgres_fact_index import _SQL, websearch_text
 from bot.postgres_storage import IO_CONCURRENCY
 from bot.storage import open_storage
 from config.settings import parse_database_url
@@ -37,16 +38,16 @@ SELECT v.plain AS vector, bot_person_tsvector(%(key)s, v.plain) AS owned_vector,
 FROM v, q
 """
 # Old releases: one lexicon for everyone, the namespace's md5 as the first lexeme; then one
-# per person, without broader terms.
-_OLD_COLUMNS = {
-    "fact_tsv": """ALTER TABLE store ADD COLUMN fact_tsv tsvector GENERATED ALWAYS AS (
+# per person (today's fact_terms), without broader terms (no fact_broader).
+_OLD_RELEASES = {
+    "fact_tsv": [
+        "ALTER TABLE store DROP COLUMN fact_broader",
+        "ALTER TABLE store DROP COLUMN fact_terms",
+        """ALTER TABLE store ADD COLUMN fact_tsv tsvector GENERATED ALWAYS AS (
   CASE WHEN starts_with(prefix, 'memories.') THEN to_tsvector('simple'::regconfig, md5(prefix))
     || setweight(to_tsvector('english'::regconfig, coalesce(value->>'fact', '')), 'A') END) STORED""",
-    "fact_terms": """ALTER TABLE store ADD COLUMN fact_terms tsvector GENERATED ALWAYS AS (
-  CASE WHEN starts_with(prefix, 'memories.') THEN bot_person_tsvector(bot_person_key(prefix),
-    setweight(to_tsvector('english'::regconfig, coalesce(value->>'fact', '')), 'A')
-    || setweight(to_tsvector('english'::regconfig, coalesce(value->>'topic', '')), 'C'))
-  END) STORED""",
+    ],
+    "fact_terms": ["ALTER TABLE store DROP COLUMN fact_broader"],
 }
 
 
@@ -91,9 +92,9 @@ def test_the_persons_lexicon_matches_and_ranks_as_plain_english(
         assert other is False
 
 
-@pytest.mark.parametrize("old_column", sorted(_OLD_COLUMNS))
+@pytest.mark.parametrize("old_release", sorted(_OLD_RELEASES))
 async def test_facts_saved_by_older_releases_are_found_after_the_upgrade(
-    postgres_url: str, old_column: str
+    postgres_url: str, old_release: str
 ) -> None:
     import psycopg
 
@@ -101,8 +102,8 @@ async def test_facts_saved_by_older_releases_are_found_after_the_upgrade(
     async with open_storage(url):
         pass  # today's tables
     async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as conn:
-        await conn.execute("ALTER TABLE store DROP COLUMN fact_lexemes")  # back to an old release...
-        await conn.execute(_OLD_COLUMNS[old_column])
+        for statement in _OLD_RELEASES[old_release]:  # back to an old release...
+            await conn.execute(statement)
         await conn.execute(  # ...which saved a fact, without broader terms
             "INSERT INTO store (prefix, key, value) VALUES ('memories.console:ana', 'k1', %s)",
             ('{"fact": "User keeps bees on the roof", "topic": "Hobbies"}',),
@@ -123,7 +124,7 @@ async def test_facts_saved_by_older_releases_are_found_after_the_upgrade(
             "SELECT column_name FROM information_schema.columns WHERE table_name = 'store' "
             "AND column_name LIKE 'fact%%'"
         )
-        assert [row[0] for row in await cursor.fetchall()] == ["fact_lexemes"]
+        assert sorted(row[0] for row in await cursor.fetchall()) == ["fact_broader", "fact_terms"]
 
 
 async def test_every_pooled_connection_reads_ahead_for_bitmap_scans(postgres_url: str) -> None:
@@ -135,26 +136,27 @@ async def test_every_pooled_connection_reads_ahead_for_bitmap_scans(postgres_url
         assert int(row["effective_io_concurrency"]) == IO_CONCURRENCY > 1
 
 
-_WEIGHTED = """
-WITH q AS (SELECT websearch_to_tsquery('english', %(terms)s) AS plain)
-SELECT numnode(q.plain) AS nodes,
-       setweight(to_tsvector('english', %(fact)s), 'A') @@ q.plain AS matched,
-       setweight(to_tsvector('english', %(fact)s), 'A') @@ bot_tsquery_weights(q.plain, 'AC') AS as_words,
-       setweight(to_tsvector('english', %(fact)s), 'D') @@ bot_tsquery_weights(q.plain, 'AC') AS as_terms
-FROM q
-"""
+async def test_a_search_of_the_words_alone_never_reads_the_broader_terms(postgres_url: str) -> None:
+    import psycopg
 
-
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(fact=words, terms=st.lists(words, min_size=1, max_size=5), match_all=st.booleans())
-def test_a_query_kept_to_the_facts_own_words_never_matches_broader_terms(
-    lexicon_db: Any, fact: str, terms: list[str], match_all: bool
-) -> None:
-    # Any terms (quotes, syntax, other scripts) give a valid query: the same matches on the
-    # fact's words (weight A), none on its broader terms (weight D).
-    query = websearch_text(terms, match_all=match_all)
-    sentence = " ".join([*terms, fact])
-    row = lexicon_db.execute(_WEIGHTED, {"fact": sentence, "terms": query}).fetchone()
-    nodes, matched, as_words, as_terms = row
-    assert as_words == matched
-    assert as_terms is False or not nodes
+    # "device" is a broader term of "gadget": found through the terms, not as a word; and the
+    # words-only plan reads no row the terms alone match.
+    async with open_storage(parse_database_url(postgres_url)) as storage:
+        memories = MemoryManager(storage.store, storage.checkpointer, facts_index=storage.facts)
+        for i in range(30):
+            await memories.save("console:ana", f"User bought gadget number {i}", "General", WHERE)
+        await memories.save("console:ana", "User fixed the old device", "General", WHERE)
+        prefix = "memories.console:ana"
+        both = await storage.facts.search(prefix, ["device"], limit=50)
+        words_only = await storage.facts.search(prefix, ["device"], limit=50, fields=WORDS)
+        broader = await storage.facts.search(prefix, ["device"], limit=50, fields=BROADER)
+        assert len(both) == 31 and both[0].value["fact"] == "User fixed the old device"
+        assert [hit.value["fact"] for hit in words_only] == ["User fixed the old device"]
+        assert len(broader) == 30
+    async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as conn:
+        await conn.execute("SET enable_seqscan = off")
+        sql = _SQL[(False, WORDS, False)].replace("%(shared_only)s", "false")
+        params = {"terms": '"device"', "required": "", "prefix": prefix, "limit": 50}
+        cursor = await conn.execute("EXPLAIN (ANALYZE, COSTS OFF) " + sql, params)
+        plan = "\n".join(row[0] for row in await cursor.fetchall())
+    assert "store_fact_broader_idx" not in plan and "Rows Removed by Index Recheck" not in plan

@@ -14,13 +14,13 @@ with most often:
 - nouns: the words of its two most frequent senses and of their hypernyms, up to three
   levels up (ankle -> joint -> body part), instances included (Korean -> language);
 - verbs: the words of the most frequent sense and of its direct hypernym (sprain -> injure);
-- adjectives: the words of the most frequent sense and of the head it is similar to
-  (terrified -> afraid).
+- adjectives: the head an adjective is similar to (terrified -> afraid); a head adjective
+  (new, good) has none: its synonyms are too loose.
 
 A word written with a capital (a language, a city) uses only the senses WordNet writes with
 one, and a lower-case word only the others: "Pepper" the cat is no spice. Terms that are too
 general to tell facts apart (entity, object, person, ...) and words WordNet never saw tagged in
-text (Latin names: canis familiaris) are left out. General English only: nothing here looks
+text (Latin names: canis familiaris) or very often (time, day, make: `COMMON`) are left out. General English only: nothing here looks
 at any benchmark.
 """
 
@@ -38,7 +38,7 @@ POS = {"noun": "n", "verb": "v", "adj": "a"}
 # Hypernym levels walked per part of speech, and senses used.
 DEPTH = {"n": 3, "v": 1, "a": 0}
 SENSES = {"n": 2, "v": 1, "a": 1}
-MAX_TERMS = 10
+MAX_TERMS = 6
 _KEY = re.compile(r"^[A-Za-z][a-z]+(?: [a-z]{2,})?$")
 _TERM = re.compile(r"^[a-z]{3,}$")
 GENERIC = frozenset(
@@ -55,24 +55,27 @@ NOTICE = (
     "# REPRESENTATIONS OR WARRANTIES, EXPRESS OR IMPLIED. Licence: https://wordnet.princeton.edu/license-and-commercial-use\n"
     "# word (Capitalised: its proper senses)<TAB>times seen tagged<TAB>broader terms, nearest first\n"
 )
-Synset = tuple[list[str], dict[str, list[tuple[str, str]]]]
+# A term seen tagged more often than this is an everyday word (time, day, make, work, good): it
+# would tie together facts that have nothing in common, and cost every search that uses it.
+COMMON = 250
+Synset = tuple[list[str], dict[str, list[tuple[str, str]]], bool]
 
 
 def _synsets(name: str) -> dict[str, Synset]:
-    """offset -> (words as written, pointers by symbol: [(pos, offset)])."""
+    """offset -> (words as written, pointers by symbol: [(pos, offset)], adjective satellite?)."""
     found: dict[str, Synset] = {}
     for line in (WORDNET / f"data.{name}").read_text(encoding="latin-1").splitlines():
         if line.startswith(" "):
             continue
         fields = line.split(" | ")[0].split()
-        offset, count = fields[0], int(fields[3], 16)
+        offset, kind, count = fields[0], fields[2], int(fields[3], 16)
         words = [fields[4 + 2 * i].split("(")[0] for i in range(count)]
         rest = fields[4 + 2 * count :]
         pointers: dict[str, list[tuple[str, str]]] = defaultdict(list)
         for i in range(int(rest[0])):
             symbol, target, pos = rest[1 + 4 * i], rest[2 + 4 * i], rest[3 + 4 * i]
             pointers[symbol].append(("a" if pos == "s" else pos, target))
-        found[offset] = (words, pointers)
+        found[offset] = (words, pointers, kind == "s")
     return found
 
 
@@ -97,11 +100,15 @@ def main() -> None:
         pos = {"1": "n", "2": "v", "3": "a", "5": "a"}.get(rest[:1])
         if pos:
             counts[(lemma, pos, int(number))] = int(count)
-    seen = {lemma for lemma, _, _ in counts}  # words WordNet saw tagged in text
+    seen: dict[str, int] = defaultdict(int)  # how often WordNet saw each word tagged in text
+    for (lemma, _, _), count in counts.items():
+        seen[lemma] += count
 
     def terms_of(pos: str, offset: str) -> list[str]:
         parts = [part for word in synsets[pos][offset][0] for part in word.lower().split("_")]
-        return [part for part in parts if _TERM.match(part) and part in seen and part not in GENERIC]
+        return [
+            part for part in parts if _TERM.match(part) and 0 < seen[part] <= COMMON and part not in GENERIC
+        ]
 
     def broader(lemma: str, capital: bool) -> tuple[int, list[str]]:
         """How often `lemma` was seen tagged, and its broader terms (see the module docstring)."""
@@ -128,14 +135,16 @@ def main() -> None:
             chosen = chosen[:1]
         found: list[str] = []
         for _, offset in chosen:
+            if pos == "a":  # a satellite brings its head (terrified -> afraid); a head nothing
+                heads = synsets[pos][offset][1].get("&", []) if synsets[pos][offset][2] else []
+                found += [term for p, o in heads for term in terms_of(p, o)]
+                continue
             found += terms_of(pos, offset)
             level = [(pos, offset)]
             for _ in range(DEPTH[pos]):
                 level = [up for p, o in level for s in ("@", "@i") for up in synsets[p][o][1].get(s, [])]
                 for p, o in level:
                     found += terms_of(p, o)
-            for p, o in synsets[pos][offset][1].get("&", []) if pos == "a" else []:
-                found += terms_of(p, o)
         own = set(lemma.split("_"))
         return int(score), [term for term in dict.fromkeys(found) if term not in own][:MAX_TERMS]
 
