@@ -152,14 +152,15 @@ class PostgresFactIndex:
         self.pool = pool
 
     async def setup(self, conn: Any) -> None:
-        """Add the column and indexes (call under the setup advisory lock). On the first start
-        after an upgrade, facts written before broader terms get theirs, in place, once the
-        old column is gone (so no index is written twice)."""
+        """Add the columns and indexes (call under the setup advisory lock). On the first start
+        after an upgrade, facts written before broader terms get theirs, in place, before the
+        columns are added (so the broader terms' index is built once, from them)."""
         cursor = await conn.execute(_HAS_CURRENT_COLUMN)
         upgrade = await cursor.fetchone() is None
         for statement in SCHEMA:
             if upgrade and statement.startswith("ALTER TABLE store ADD COLUMN"):
                 await self._add_terms(conn)
+                upgrade = False
             await conn.execute(statement)
 
     async def _add_terms(self, conn: Any) -> None:
