@@ -199,7 +199,7 @@ async def test_postgres_index_rows_go_with_the_fact(
     def lexemes_holding(stem: str) -> int:
         with psycopg.connect(postgres_url) as conn:
             found = conn.execute(
-                "SELECT count(*) FROM store WHERE fact_lexemes @@ bot_person_tsquery(bot_person_key(prefix), to_tsquery('english', %s))",
+                "SELECT count(*) FROM store WHERE fact_terms @@ bot_person_tsquery(bot_person_key(prefix), to_tsquery('english', %s))",
                 (stem,),
             ).fetchone()
             return int(found[0])  # type: ignore[index]
