@@ -27,12 +27,12 @@ at any benchmark.
 from __future__ import annotations
 
 import argparse
-import gzip
 import re
 from collections import defaultdict
 from pathlib import Path
 
-WORDNET = Path("/usr/share/wordnet")
+from wordnet_table import WORDNET, write_table
+
 OUT = Path(__file__).resolve().parent.parent / "bot" / "data" / "broader_words.tsv.gz"
 POS = {"noun": "n", "verb": "v", "adj": "a"}
 # Hypernym levels walked per part of speech, and senses used.
@@ -48,12 +48,6 @@ GENERIC = frozenset(
     instrumentality instrumentation state communication measure quantity amount location content
     message cognition knowledge noesis property feeling part portion component constituent
     element item unit kind sort type form shape way manner condition situation status""".split()
-)
-NOTICE = (
-    "# Derived from WordNet 3.0, Copyright 2006 by Princeton University. All rights reserved.\n"
-    "# THIS SOFTWARE AND DATABASE IS PROVIDED 'AS IS' AND PRINCETON UNIVERSITY MAKES NO\n"
-    "# REPRESENTATIONS OR WARRANTIES, EXPRESS OR IMPLIED. Licence: https://wordnet.princeton.edu/license-and-commercial-use\n"
-    "# word (Capitalised: its proper senses)<TAB>times seen tagged<TAB>broader terms, nearest first\n"
 )
 # A term seen tagged more often than this is an everyday word (time, day, make, work, good): it
 # would tie together facts that have nothing in common, and cost every search that uses it.
@@ -172,11 +166,11 @@ def main() -> None:
         for form in forms.get(first, []):
             table.setdefault(f"{form} {rest}" if rest else form, entry)
     lines = [f"{key}\t{count}\t{' '.join(terms)}\n" for key, (count, terms) in sorted(table.items())]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    data = (NOTICE + "".join(lines)).encode()
-    # mtime=0: the same WordNet gives the same bytes, so a rebuild shows no diff.
-    args.out.write_bytes(gzip.compress(data, compresslevel=9, mtime=0))
-    print(f"{len(lines)} words -> {args.out} ({args.out.stat().st_size / 1e6:.2f} MB)")
+    write_table(
+        args.out,
+        "word (Capitalised: its proper senses)<TAB>times seen tagged<TAB>broader terms, nearest first",
+        lines,
+    )
 
 
 if __name__ == "__main__":

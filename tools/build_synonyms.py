@@ -14,23 +14,17 @@ General English only: nothing here looks at any benchmark.
 from __future__ import annotations
 
 import argparse
-import gzip
 import re
 from collections import defaultdict
 from pathlib import Path
 
-WORDNET = Path("/usr/share/wordnet")
+from wordnet_table import WORDNET, write_table
+
 OUT = Path(__file__).resolve().parent.parent / "bot" / "data" / "related_words.tsv.gz"
 POS = {"noun": "n", "verb": "v", "adj": "a"}
 _WORD = re.compile(r"^[a-z]{3,}$")
 MAX_RELATED = 10
 MAX_HYPONYMS = 6
-NOTICE = (
-    "# Derived from WordNet 3.0, Copyright 2006 by Princeton University. All rights reserved.\n"
-    "# THIS SOFTWARE AND DATABASE IS PROVIDED 'AS IS' AND PRINCETON UNIVERSITY MAKES NO\n"
-    "# REPRESENTATIONS OR WARRANTIES, EXPRESS OR IMPLIED. Licence: https://wordnet.princeton.edu/license-and-commercial-use\n"
-    "# word<TAB>related words, most related first\n"
-)
 
 
 def _synsets(pos: str) -> dict[str, tuple[list[str], list[str], list[str]]]:
@@ -98,11 +92,7 @@ def main() -> None:
         unique = [w for w in dict.fromkeys(related) if w != lemma and frequency[w] > 0][:MAX_RELATED]
         if unique:
             lines.append(f"{lemma}\t{' '.join(unique)}\n")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    data = (NOTICE + "".join(lines)).encode()
-    # mtime=0: the same WordNet gives the same bytes, so a rebuild shows no diff.
-    args.out.write_bytes(gzip.compress(data, compresslevel=9, mtime=0))
-    print(f"{len(lines)} words -> {args.out} ({args.out.stat().st_size / 1e6:.2f} MB)")
+    write_table(args.out, "word<TAB>related words, most related first", lines)
 
 
 if __name__ == "__main__":
