@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import ast
+import shutil
+import subprocess
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -65,3 +69,14 @@ def test_only_the_resolver_turns_an_identity_into_a_facts_namespace() -> None:
                 assert path.name == "people.py", f"{path.relative_to(ROOT)} builds a facts namespace itself"
             if isinstance(node, ast.Constant) and node.value == "memories" and path.name != "facts.py":
                 assert path.name in {"cli.py", "core.py"}, f"{path.relative_to(ROOT)} spells the namespace"
+
+
+def test_every_data_file_the_bot_reads_is_in_git() -> None:
+    # A fresh clone (CI, a deployment) has only what git tracks: an ignore rule once hid a table.
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    shipped = sorted(path.relative_to(ROOT).as_posix() for path in (ROOT / "bot" / "data").glob("*.tsv.gz"))
+    tracked = subprocess.run(
+        ["git", "ls-files", "bot/data"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert shipped and set(shipped) <= set(tracked), set(shipped) - set(tracked)
