@@ -4,7 +4,7 @@ part of the message had already been sent when the cut was made."""
 from __future__ import annotations
 
 from adapters.slack.render import SLACK_CHUNK
-from adapters.slack.stream_text import message_end
+from adapters.slack.stream_text import message_end, whole_paragraphs
 
 PARAGRAPH = "Paragraph: " + "word " * 80  # 411 characters
 
@@ -24,3 +24,17 @@ def test_without_a_paragraph_it_cuts_at_a_word_and_never_past_the_room() -> None
     text = "word " * 2000
     cut = message_end(text, 500, used=3000)
     assert text[:cut].endswith(" ") and cut <= 500
+
+
+def test_a_message_that_shows_whole_paragraphs_ends_as_it_is_rather_than_mid_paragraph() -> None:
+    # Near its end a message shows only whole paragraphs (streaming); when the next one does
+    # not fit, the message ends there and the paragraph starts the next one.
+    text = "\n\n".join([PARAGRAPH] * 3)
+    assert message_end(text, 200, used=3300, shown_whole=True) == 0
+    assert text[: message_end(text, 200, used=3300)].endswith(" ")  # without it: mid-paragraph
+    assert message_end(text, 900, used=2600, shown_whole=True) == len(PARAGRAPH) * 2 + 4
+
+
+def test_only_whole_paragraphs_are_held_up_to_their_end() -> None:
+    assert whole_paragraphs("one\n\ntwo\n\nthr") == "one\n\ntwo\n\n"
+    assert whole_paragraphs("no paragraph end yet") == ""

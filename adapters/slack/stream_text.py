@@ -17,6 +17,12 @@ FAILURES = (SlackApiError, aiohttp.ClientError, OSError, TimeoutError)
 _HELD_TAIL = re.compile(r"(\s*@\w*|\s+)\Z")
 
 
+def whole_paragraphs(text: str) -> str:
+    """`text` up to its last paragraph end ('' if it has none)."""
+    index = text.rfind("\n\n")
+    return text[: index + 2] if index >= 0 else ""
+
+
 def error_name(exc: Exception) -> str:
     if isinstance(exc, SlackApiError):
         return str(exc.response.get("error") or "unknown_error")
@@ -29,10 +35,14 @@ def safe_cut(text: str) -> int:
     return match.start() if match else len(text)
 
 
-def message_end(text: str, room: int, *, used: int = 0) -> int:
+def message_end(text: str, room: int, *, used: int = 0, shown_whole: bool = False) -> int:
     """Where to end a message that has `room` characters left (escaped) after the `used` it
     already shows, on a boundary: the best kind (paragraph, line, sentence, word) that still
-    leaves the whole message at least half full, however the text arrived in pieces."""
+    leaves the whole message at least half full, however the text arrived in pieces. When
+    what it shows ends a paragraph (`shown_whole`) and `text` has no paragraph end within
+    the room, the message ends as it is (0)."""
+    if shown_whole and used and "\n\n" not in text[:room]:
+        return 0
     budget = room
     while budget > 0:
         window = text[:budget]

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.render import SLACK_CHUNK, THINKING, escape, to_mrkdwn
-from adapters.slack.stream_text import FAILURES, error_name, message_end, safe_cut
+from adapters.slack.stream_text import FAILURES, error_name, message_end, safe_cut, whole_paragraphs
 from adapters.text_split import split_message
 
 log = logging.getLogger(__name__)
@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 STATUS = "is thinking…"
 FLUSH_SECONDS = 1.0  # at most about one append or update a second per answer
 BIG_BUFFER = 1000  # characters waiting that are worth a call before the second is up
+WHOLE_PARAGRAPHS = 1000  # the last characters of a message, where only whole paragraphs are shown
 
 
 @dataclass
@@ -155,10 +156,15 @@ class AnswerStream:
             # A long answer goes on in a new message, cut where a sentence or line ends.
             while len(self._sent) + len(escape(pending)) > SLACK_CHUNK:
                 room = SLACK_CHUNK - len(self._sent)
-                head = pending[: message_end(pending, room, used=len(self._sent))]
+                whole = self._sent.endswith("\n\n")
+                head = pending[: message_end(pending, room, used=len(self._sent), shown_whole=whole)]
                 await self._send(head, end=True)
                 pending = pending[len(head) :]
-            await self._send(pending, end=final is not None)
+            if final is None and len(self._sent) + len(escape(pending)) > SLACK_CHUNK - WHOLE_PARAGRAPHS:
+                # Near a message's end only whole paragraphs are shown, so it can still end on one.
+                pending = whole_paragraphs(pending)
+            if pending or final is not None:
+                await self._send(pending, end=final is not None)
         except FAILURES as exc:
             await self._streaming_refused(exc)
             return
