@@ -57,11 +57,8 @@ class ScanFactIndex:
         for item in await self._all(prefix, shared_only=shared_only):
             value = item.value
             own = stems(f"{value.get('fact', '')} {value.get('topic', '')}")
-            have = {
-                WORDS: own,
-                BROADER: stems(value.get(TERMS, "")),
-                BOTH: own | stems(value.get(TERMS, "")),
-            }[fields]
+            broader = stems(value.get(TERMS, "")) if fields != WORDS else set()
+            have = {WORDS: own, BROADER: broader, BOTH: own | broader}[fields]
             common = len(wanted & have)
             if common and (not match_all or common == len(wanted)) and must <= own:
                 scored.append((common / (1 + len(have)) ** 0.5, item))
